@@ -1,0 +1,249 @@
+"""The one reader of params.yaml.
+
+Every section is a pydantic model with ``extra="forbid"`` and strict types, so an unknown key or a
+value of the wrong type fails at load time with an error naming the dotted key and the file.
+Defaults live here *and* are written out in params.yaml, which is what DVC tracks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed, has an unknown key or a value of the wrong type."""
+
+
+class _Section(BaseModel):
+    # strict: "3" is not silently an int, 1 is not silently a float-looking string.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BaseParams(_Section):
+    seed: int = 42
+
+
+class DensityClass(_Section):
+    """One target class: short name (used in CSVs and plots) and its wording."""
+
+    name: str
+    description: str  # English wording, used for zero-shot prompts and plot labels
+    prompt: str  # the study's single zero-shot prompt for this class
+
+
+def _default_classes() -> list[DensityClass]:
+    return [
+        DensityClass(
+            name="A",
+            description="almost entirely fatty",
+            prompt="a mammogram of an almost entirely fatty breast (BI-RADS density A)",
+        ),
+        DensityClass(
+            name="B",
+            description="scattered areas of fibroglandular density",
+            prompt="a mammogram with scattered areas of fibroglandular density (BI-RADS density B)",
+        ),
+        DensityClass(
+            name="C",
+            description="heterogeneously dense",
+            prompt="a mammogram of a heterogeneously dense breast (BI-RADS density C)",
+        ),
+        DensityClass(
+            name="D",
+            description="extremely dense",
+            prompt="a mammogram of an extremely dense breast (BI-RADS density D)",
+        ),
+    ]
+
+
+class DataParams(_Section):
+    """Where the pipeline's input comes from."""
+
+    source: Literal["synthetic", "reports", "labels", "vindr", "cbis_ddsm", "rsna", "inbreast"] = (
+        "synthetic"
+    )
+    root: str = "data/raw/cohort"  # folder of the chosen source; a DVC dependency of ingest
+    # labels layout / public adapters: raw label value -> class name (e.g. {"1": "A", "DENSITY A": "A"}).
+    # Empty means the identity on class names.
+    label_map: dict[str, str] = Field(default_factory=dict)
+
+
+class CohortParams(_Section):
+    """The embedded synthetic cohort (demo data)."""
+
+    exams: int = 160
+    scale: float = 0.125  # 1.0 = true vendor resolution (benchmarks), small for the demo
+    text_noise: float = 0.15  # probability that a word of a report is corrupted
+    no_statement_rate: float = 0.17  # reports with no usable density statement
+    reader_noise: float = 0.0  # fraction of exams relabelled to an adjacent class
+    repeat_patient_rate: float = 0.2  # fraction of exams that belong to a patient seen before
+    class_prior: list[float] = Field(default_factory=lambda: [0.12, 0.21, 0.46, 0.21])
+
+
+class IngestParams(_Section):
+    keep_for_processing: bool = False  # keep 'FOR PROCESSING' (raw detector) images
+    workers: int = 2
+    hash_key: str = "demo-key-change-me"  # overridden by $BREAST_DENSITY_HASH_KEY when set
+
+
+class NormalizeParams(_Section):
+    max_edit_distance: int = 2
+    min_similarity: float = 80.0  # rapidfuzz score (0-100) needed to accept a correction
+
+
+class TranslateParams(_Section):
+    backend: Literal["lexicon", "marian"] = "lexicon"
+    marian_model: str = "Helsinki-NLP/opus-mt-es-en"  # hub name or local directory
+    batch_size: int = 16
+    max_length: int = 512
+
+
+class LabelParams(_Section):
+    on_disagreement: Literal["exclude", "english", "spanish"] = "exclude"
+
+
+class HarmonizeParams(_Section):
+    size: int = 256  # longest side of the harmonised image, pixels
+    bit_depth: Literal[8, 16] = 8
+    reference: str = "cohort_mean"  # "cohort_mean" or a vendor name
+    reference_sample: int = 200  # images sampled (seeded) to build the reference CDF
+    workers: int = 2
+
+
+class BalanceParams(_Section):
+    cap: int | None = None  # per-class count; None = size of the smallest class
+
+
+class SplitParams(_Section):
+    test_fraction: float = 0.15
+    val_fraction: float = 0.15  # of the train part
+    repeats: int = 1  # extra seeded splits for confidence intervals
+
+
+class EmbedParams(_Section):
+    model: str = "demo-tiny-clip"  # open_clip name, "hf-hub:..." id, local dir, or a built-in demo config
+    revision: str | None = None
+    pretrained: str | None = None  # open_clip pretrained tag or local checkpoint path
+    batch_size: int = 32
+    workers: int = 0
+
+
+class ZeroshotParams(_Section):
+    templates: list[str] = Field(default_factory=list)  # e.g. "a mammogram showing {}"; empty = study prompts
+
+
+class ProbeParams(_Section):
+    lr: float = 1e-4
+    weight_decay: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 10
+
+
+class AugmentParams(_Section):
+    hflip: bool = True
+    vflip: bool = False
+    rotate_degrees: float = 5.0
+    scale: float = 0.05
+    brightness: float = 0.1
+    contrast: float = 0.1
+
+
+class FinetuneParams(_Section):
+    arch: str = "convnext_atto"
+    pretrained: bool = False
+    checkpoint: str | None = None  # local weights file; wins over cache and hub
+    img_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    batch_size: int = 64
+    max_epochs: int = 8
+    patience: int = 10
+    workers: int = 2
+    augment: AugmentParams = Field(default_factory=AugmentParams)
+
+
+class EvaluateParams(_Section):
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+
+
+class Params(_Section):
+    base: BaseParams = Field(default_factory=BaseParams)
+    classes: list[DensityClass] = Field(default_factory=_default_classes)
+    data: DataParams = Field(default_factory=DataParams)
+    cohort: CohortParams = Field(default_factory=CohortParams)
+    ingest: IngestParams = Field(default_factory=IngestParams)
+    normalize: NormalizeParams = Field(default_factory=NormalizeParams)
+    translate: TranslateParams = Field(default_factory=TranslateParams)
+    label: LabelParams = Field(default_factory=LabelParams)
+    harmonize: HarmonizeParams = Field(default_factory=HarmonizeParams)
+    balance: BalanceParams = Field(default_factory=BalanceParams)
+    split: SplitParams = Field(default_factory=SplitParams)
+    embed: EmbedParams = Field(default_factory=EmbedParams)
+    zeroshot: ZeroshotParams = Field(default_factory=ZeroshotParams)
+    probe: ProbeParams = Field(default_factory=ProbeParams)
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+
+    @model_validator(mode="after")
+    def _check_classes(self) -> Params:
+        names = [c.name for c in self.classes]
+        if len(names) < 2:
+            raise ValueError("classes: at least two classes are needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"classes: duplicate class names in {names}")
+        unknown = sorted(set(self.data.label_map.values()) - set(names))
+        if unknown:
+            raise ValueError(f"data.label_map maps to unknown classes {unknown}; classes are {names}")
+        return self
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        else:
+            lines.append(f"{source}: key '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    """Validate a params mapping; ParamsError names every offending key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ParamsError(_format_errors(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml (the only place the file is opened)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: parameter file not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ParamsError(f"{path}: top level must be a mapping of sections")
+    return parse_params(raw or {}, str(path))
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    """Raw YAML mapping, for profile files merged into params.yaml by the CLI."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: top level must be a mapping")
+    return raw

@@ -1,0 +1,31 @@
+"""Every path the pipeline uses, relative to the repository root (where dvc runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"
+COHORT = RAW / "cohort"  # the embedded demo cohort, shaped like a hospital export
+COHORT_TRUTH = RAW / "cohort-truth"  # ground truth of the demo cohort; never read by stages after cohort
+INTERIM = DATA / "interim"
+PROCESSED = DATA / "processed"
+MODELS = Path("models")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+PARAMS = Path("params.yaml")
+PROFILES = Path("profiles")
+
+
+def stage_dir(stage: str) -> Path:
+    """Folder a stage writes its data into (interim for cleaning stages, processed for the rest)."""
+    interim = {"ingest", "normalize", "translate", "label", "harmonize"}
+    return (INTERIM if stage in interim else PROCESSED) / stage
+
+
+def metrics_file(stage: str) -> Path:
+    return METRICS / f"{stage}.json"
+
+
+def model_dir(stage: str) -> Path:
+    return MODELS / stage
