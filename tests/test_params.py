@@ -54,5 +54,5 @@ def test_float_written_in_yaml_exponent_form_is_a_clear_error(tmp_path):
     # PyYAML reads 1e-4 (no dot) as a string: the error must say which key.
     f = tmp_path / "params.yaml"
     f.write_text("probe:\n  lr: 1e-4\n")
-    with pytest.raises(ParamsError, match="probe.lr"):
+    with pytest.raises(ParamsError, match=r"probe\.lr"):
         load_params(f)

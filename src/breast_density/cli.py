@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _resolve(target: str) -> tuple[Callable[[argparse.Namespace], int], Callable]:
     module_name, func_name = target.split(":")
     module = import_module(module_name)
-    return getattr(module, func_name), getattr(module, "add_arguments")
+    return getattr(module, func_name), module.add_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             add_arguments(p)
             p.set_defaults(func=func)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, RuntimeError) as err:

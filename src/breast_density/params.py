@@ -63,9 +63,7 @@ def _default_classes() -> list[DensityClass]:
 class DataParams(_Section):
     """Where the pipeline's input comes from."""
 
-    source: Literal["synthetic", "reports", "labels", "vindr", "cbis_ddsm", "rsna", "inbreast"] = (
-        "synthetic"
-    )
+    source: Literal["synthetic", "reports", "labels", "vindr", "cbis_ddsm", "rsna", "inbreast"] = "synthetic"
     root: str = "data/raw/cohort"  # folder of the chosen source; a DVC dependency of ingest
     # labels layout / public adapters: raw label value -> class name (e.g. {"1": "A", "DENSITY A": "A"}).
     # Empty means the identity on class names.
