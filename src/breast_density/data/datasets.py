@@ -1,0 +1,60 @@
+"""Torch dataset over harmonised PNGs, shared by the embed and finetune stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+
+def load_grayscale_png(path: str | Path) -> np.ndarray:
+    """Read an 8- or 16-bit harmonised PNG as uint8 (16-bit scaled down, so models see one range)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise FileNotFoundError(f"{path}: harmonised image missing or unreadable (rerun the harmonize stage)")
+    if img.ndim == 3:  # a user-supplied colour PNG: keep luminance only
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    return img
+
+
+def to_rgb_image(gray: np.ndarray) -> Image.Image:
+    """Grayscale replicated to 3 channels: both BiomedCLIP and ImageNet ConvNeXt expect RGB input."""
+    return Image.fromarray(gray, mode="L").convert("RGB")
+
+
+class HarmonizedImages(Dataset):
+    """Rows of a split/dataset frame (needs `path`; `label` optional) -> (image tensor, class index).
+
+    The class index is -1 when the frame has no label column (e.g. prediction on new images).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        transform: Callable[[Image.Image], torch.Tensor],
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        self.paths = frame["path"].tolist()
+        self.transform = transform
+        if class_names is not None and "label" in frame:
+            index = {name: i for i, name in enumerate(class_names)}
+            unknown = sorted(set(frame["label"]) - set(index))
+            if unknown:
+                raise ValueError(f"labels {unknown} are not in the configured classes {list(class_names)}")
+            self.targets = [index[label] for label in frame["label"]]
+        else:
+            self.targets = [-1] * len(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(to_rgb_image(load_grayscale_png(self.paths[i]))), self.targets[i]
