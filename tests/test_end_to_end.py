@@ -1,0 +1,175 @@
+"""The DVC user experience, checked mechanically on a copy of the repository.
+
+A cut-down demo (fewer exams and epochs, set through params.yaml exactly as a user would) runs every stage,
+then: a second repro runs nothing; a finetune param reruns exactly finetune and evaluate; a text param reruns
+from that text stage on; `dvc exp run -S` behaves the same; `dvc metrics diff` and `dvc plots show` work;
+no PHI of the cohort's truth appears in any output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ALL_STAGES = {
+    "cohort",
+    "ingest",
+    "normalize",
+    "translate",
+    "label",
+    "harmonize",
+    "balance",
+    "split",
+    "embed",
+    "zeroshot",
+    "probe",
+    "finetune",
+    "evaluate",
+}
+# Copied into the scratch repo: tracked sources only, never data, caches or environments.
+IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "data", "models", "dvclive", "dvc_plots", "__pycache__", "cache", "tmp"
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _env(repo: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    # The copy's own sources win over the editable install of the original checkout.
+    env.update(
+        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DVC_NO_ANALYTICS="1", PYTHONPATH=str(repo / "src")
+    )
+    return env
+
+
+def _run(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=_env(cwd), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc.stdout + proc.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([\w-]+)'", output))
+
+
+def _set_params(repo: Path, **updates: object) -> None:
+    """Edit params.yaml like a user would (comments kept): _set_params(repo, **{"finetune.lr": 0.001})."""
+    yaml = YAML()
+    path = repo / "params.yaml"
+    data = yaml.load(path)
+    for dotted, value in updates.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    yaml.dump(data, path)
+
+
+@pytest.fixture(scope="module")
+def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("e2e") / "repo"
+    shutil.copytree(REPO, repo, ignore=IGNORE)
+    for leftover in ("dvc.lock", "results.md"):
+        (repo / leftover).unlink(missing_ok=True)
+    shutil.rmtree(repo / "metrics", ignore_errors=True)
+    shutil.rmtree(repo / "plots", ignore_errors=True)
+    _set_params(repo, **{"cohort.exams": 64, "finetune.max_epochs": 2, "evaluate.bootstrap_resamples": 200})
+    _run(repo, "git", "init", "-q")
+    _run(repo, "git", "-c", "user.email=e2e@localhost", "-c", "user.name=e2e", "add", "-A")
+    _run(
+        repo, "git", "-c", "user.email=e2e@localhost", "-c", "user.name=e2e", "commit", "-qm", "scratch copy"
+    )
+    return repo
+
+
+@pytest.fixture(scope="module")
+def first_repro(demo_repo: Path) -> str:
+    return _run(demo_repo, "dvc", "repro")
+
+
+def _commit(repo: Path, message: str) -> None:
+    _run(repo, "git", "-c", "user.email=e2e@localhost", "-c", "user.name=e2e", "add", "-A")
+    _run(repo, "git", "-c", "user.email=e2e@localhost", "-c", "user.name=e2e", "commit", "-qm", message)
+
+
+def test_every_stage_runs_and_writes_its_outputs(demo_repo: Path, first_repro: str) -> None:
+    assert _ran(first_repro) == ALL_STAGES
+    evaluate = json.loads((demo_repo / "metrics/evaluate.json").read_text())
+    for model in ("zeroshot", "probe", "finetune"):
+        assert 0.0 <= evaluate[model]["accuracy"] <= 1.0
+        assert (demo_repo / "plots/predictions" / f"{model}.csv").is_file()
+    assert (demo_repo / "results.md").read_text().count("|") > 10
+    # data and models go to the DVC cache, not to git
+    ignored = _run(demo_repo, "git", "status", "--porcelain", "--ignored")
+    assert "data/" in ignored and "models/" in ignored
+    _commit(demo_repo, "demo run")
+
+
+def test_second_repro_runs_nothing(demo_repo: Path, first_repro: str) -> None:
+    out = _run(demo_repo, "dvc", "repro")
+    assert _ran(out) == set()
+    assert "Data and pipelines are up to date" in out
+
+
+def test_no_phi_in_any_output(demo_repo: Path, first_repro: str) -> None:
+    phi = json.loads((demo_repo / "data/raw/cohort-truth/phi.json").read_text())
+    values = {str(v) for group in phi.values() for v in (group if isinstance(group, list) else [group])}
+    values = {v for v in values if len(v) >= 5}  # short fragments would match by chance
+    assert values, "the cohort truth lists no PHI values"
+    roots = ["data/interim", "data/processed", "models", "metrics", "plots", "dvclive", "results.md"]
+    leaks = []
+    for root in roots:
+        base = demo_repo / root
+        files = [base] if base.is_file() else [p for p in base.rglob("*") if p.is_file()]
+        for path in files:
+            blob = path.read_bytes()
+            leaks += [f"{path.relative_to(demo_repo)}: {v}" for v in values if v.encode() in blob]
+    assert not leaks, "PHI found in pipeline outputs:\n" + "\n".join(leaks[:20])
+
+
+def test_finetune_param_reruns_only_finetune_and_evaluate(demo_repo: Path, first_repro: str) -> None:
+    _set_params(demo_repo, **{"finetune.lr": 0.0003})
+    out = _run(demo_repo, "dvc", "repro")
+    assert _ran(out) == {"finetune", "evaluate"}
+    diff = _run(demo_repo, "dvc", "metrics", "diff", "--json")
+    assert "finetune" in json.dumps(json.loads(diff)), "metrics diff shows no finetune change"
+    _commit(demo_repo, "finetune lr 3e-4")
+
+
+def test_text_param_reruns_from_that_stage_on(demo_repo: Path, first_repro: str) -> None:
+    _set_params(demo_repo, **{"normalize.min_similarity": 70.0})
+    out = _run(demo_repo, "dvc", "repro")
+    ran = _ran(out)
+    assert "normalize" in ran
+    assert not ran & {"cohort", "ingest", "harmonize"}
+    _commit(demo_repo, "normalize threshold 70")
+
+
+def test_exp_run_set_param_reruns_the_same_way(demo_repo: Path, first_repro: str) -> None:
+    out = _run(demo_repo, "dvc", "exp", "run", "-S", "finetune.weight_decay=0.01")
+    assert _ran(out) == {"finetune", "evaluate"}
+    shown = _run(demo_repo, "dvc", "exp", "show", "--json")
+    assert "weight_decay" in shown
+
+
+def test_plots_show_renders_confusion_matrices_and_curves(demo_repo: Path, first_repro: str) -> None:
+    _run(demo_repo, "dvc", "plots", "show", "-o", "dvc_plots")
+    html = (demo_repo / "dvc_plots/index.html").read_text()
+    for name in ("zeroshot.csv", "probe.csv", "finetune.csv", "loss"):
+        assert name in html, f"{name} not rendered by dvc plots show"
