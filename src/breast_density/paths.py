@@ -15,6 +15,7 @@ METRICS = Path("metrics")
 PLOTS = Path("plots")
 PARAMS = Path("params.yaml")
 PROFILES = Path("profiles")
+RESULTS = Path("results.md")  # markdown results table written by evaluate
 
 
 def stage_dir(stage: str) -> Path:
@@ -29,3 +30,13 @@ def metrics_file(stage: str) -> Path:
 
 def model_dir(stage: str) -> Path:
     return MODELS / stage
+
+
+def live_dir(stage: str) -> Path:
+    """dvclive folder of a training stage (per-epoch curves referenced by dvc.yaml's plots)."""
+    return Path("dvclive") / stage
+
+
+def resume_dir(stage: str) -> Path:
+    """Epoch checkpoints of a training stage: a `persist: true` DVC out, so a killed run can resume."""
+    return MODELS / f"{stage}-resume"

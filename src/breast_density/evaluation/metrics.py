@@ -1,0 +1,94 @@
+"""Point estimates of classification quality, all computed by scikit-learn.
+
+The order of ``classes`` matters twice: it fixes the rows/columns of confusion matrices and it is the ordinal
+scale of the weighted kappas (BI-RADS A < B < C < D), so a disagreement of two categories costs more than one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+# Metrics the bootstrap resamples; each maps (actual, predicted, classes, sample_weight) to one number.
+SUMMARY_METRICS = ("accuracy", "macro_f1", "kappa_linear", "kappa_quadratic")
+
+
+def summary_metric(
+    name: str,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    classes: Sequence[str],
+    sample_weight: np.ndarray | None = None,
+) -> float:
+    """One of SUMMARY_METRICS; sample weights let the bootstrap reuse it without copying arrays."""
+    labels = list(classes)
+    if name == "accuracy":
+        value = accuracy_score(actual, predicted, sample_weight=sample_weight)
+    elif name == "macro_f1":
+        # Macro over *all* configured classes: a class the model never predicts counts as F1 = 0.
+        value = f1_score(
+            actual, predicted, labels=labels, average="macro", sample_weight=sample_weight, zero_division=0
+        )
+    elif name in ("kappa_linear", "kappa_quadratic"):
+        value = _kappa(actual, predicted, labels, name.removeprefix("kappa_"), sample_weight)
+    else:
+        raise ValueError(f"unknown metric {name!r}; choose from {SUMMARY_METRICS}")
+    return float(value)
+
+
+def _kappa(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    labels: list[str],
+    weights: str,
+    sample_weight: np.ndarray | None,
+) -> float:
+    # Kappa is undefined (0/0) when chance agreement is perfect, e.g. both raters use one class only;
+    # report NaN rather than letting sklearn warn once per bootstrap resample.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = cohen_kappa_score(
+            actual, predicted, labels=labels, weights=weights, sample_weight=sample_weight
+        )
+    return float(value) if math.isfinite(value) else float("nan")
+
+
+def classification_metrics(actual: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, balanced accuracy, weighted kappas and per-class precision/recall/F1/support."""
+    actual = np.asarray(actual, dtype=object)
+    predicted = np.asarray(predicted, dtype=object)
+    if len(actual) == 0:
+        raise ValueError("no predictions to evaluate")
+    labels = list(classes)
+    out: dict = {"n": len(actual)}
+    for name in SUMMARY_METRICS:
+        out[name] = summary_metric(name, actual, predicted, labels)
+    # sklearn's balanced accuracy averages recall over the classes *present* in `actual`, which is what a
+    # reader expects when a class is absent from a small test split.
+    with warnings.catch_warnings():
+        # "y_pred contains classes not in y_true" is expected for small splits, not a problem.
+        warnings.simplefilter("ignore", UserWarning)
+        out["balanced_accuracy"] = float(balanced_accuracy_score(actual, predicted))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        actual, predicted, labels=labels, zero_division=0
+    )
+    out["per_class"] = {
+        c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    }
+    return out
+
+
+def confusion_counts(actual: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Counts with actual classes as rows and predictions as columns, in the configured class order."""
+    return confusion_matrix(actual, predicted, labels=list(classes))

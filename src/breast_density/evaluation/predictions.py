@@ -1,0 +1,73 @@
+"""Reading and checking the prediction files of the zeroshot, probe and finetune stages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from breast_density.io import read_csv
+
+REQUIRED_COLUMNS = ("image_id", "partition", "actual", "predicted")
+# Bootstrap clusters, most conservative first: a patient's exams and an exam's views are correlated.
+CLUSTER_COLUMNS = ("patient_id", "exam_id", "image_id")
+
+
+def load_predictions(path: str | Path, classes: Sequence[str], stage: str) -> pd.DataFrame:
+    """Validated predictions.csv of `stage`; errors name the file and, when missing, the stage to run."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: predictions of stage '{stage}' are missing; run `dvc repro {stage}` "
+            f"(or `python -m breast_density.stages.{stage}`) first"
+        )
+    df = read_csv(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(REQUIRED_COLUMNS)}")
+    if df.empty:
+        raise ValueError(f"{path}: no prediction rows")
+    dupes = df["image_id"][df["image_id"].duplicated()].unique()
+    if len(dupes):
+        raise ValueError(f"{path}: {len(dupes)} image_id(s) predicted more than once, e.g. {dupes[0]!r}")
+    for column in ("actual", "predicted"):
+        unknown = sorted(set(df[column]) - set(classes))
+        if unknown:
+            raise ValueError(
+                f"{path}: column '{column}' holds class(es) {unknown} that are not in params.classes "
+                f"{list(classes)}; rerun '{stage}' after changing the classes"
+            )
+    return df
+
+
+def cluster_column(frames: Sequence[pd.DataFrame]) -> str:
+    """The coarsest grouping column filled in every frame (patient_id, else exam_id, else image_id)."""
+    for column in CLUSTER_COLUMNS:
+        if all(column in df.columns and (df[column] != "").all() for df in frames):
+            return column
+    return "image_id"
+
+
+def partition_rows(df: pd.DataFrame, partition: str, path: str | Path) -> pd.DataFrame:
+    rows = df[df["partition"] == partition]
+    if rows.empty:
+        found = sorted(set(df["partition"]))
+        raise ValueError(f"{path}: no rows in partition '{partition}' (partitions present: {found})")
+    return rows.reset_index(drop=True)
+
+
+def check_same_truth(frames: dict[str, pd.DataFrame], sources: dict[str, str | Path]) -> None:
+    """Models must have been scored against the same reference label for every shared image."""
+    names = list(frames)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            merged = frames[a][["image_id", "actual"]].merge(
+                frames[b][["image_id", "actual"]], on="image_id", suffixes=("_a", "_b")
+            )
+            clash = merged[merged["actual_a"] != merged["actual_b"]]
+            if not clash.empty:
+                raise ValueError(
+                    f"{sources[a]} and {sources[b]} disagree on the actual class of {len(clash)} image(s), "
+                    f"e.g. {clash['image_id'].iloc[0]!r}; rerun both stages on the same split"
+                )
