@@ -4,10 +4,10 @@ irregular spacing and stray capitals.
 Positions are word indices in the whitespace tokenisation of the clean text (``clean.split()``). Noise never
 splits or merges words, so ``noisy.split()`` has the same length as ``clean.split()``; an irregular-spacing
 error only widens the gap before its word. Only *eligible* words are corrupted: a purely alphabetic core
-(punctuation around it is kept) of at least four letters, not all capitals (titles, acronyms) and not
+(punctuation around it is kept) of at least five letters, not all capitals (titles, acronyms) and not
 protected (laterality, negations). Numbers, BI-RADS categories and PHI are never eligible. A corruption that
-would turn the word into another word of the report vocabulary (a real-word error, which no context-free
-corrector can detect) is redrawn.
+would turn the word into another word of the report vocabulary or into another inflection of itself (a
+real-word error, which no corrector without grammar can detect) is redrawn.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ PROTECTED_WORDS = frozenset(
         "ninguna",
     }
 )
-MIN_LETTERS = 4
+MIN_LETTERS = 5  # a one-letter slip in a 4-letter word ('mama', 'tipo') is usually another word
 VOWELS = "aeiou"
 KINDS = ("misspelling", "vowel", "drop", "duplicate", "accent", "spacing", "capital")
 KIND_WEIGHTS = np.array([0.18, 0.2, 0.15, 0.12, 0.15, 0.1, 0.1])
@@ -137,11 +137,22 @@ def _corrupt_core(core: str, kind: str, rng: np.random.Generator) -> str | None:
 def _is_real_word(
     candidate: str, original: str, vocabulary: Collection[str], stripped: Collection[str]
 ) -> bool:
-    low = candidate.lower()
-    if low == original.lower():
+    low, orig = candidate.lower(), original.lower()
+    if low == orig:
         return False
     bare = strip_accents(low)
-    return low in vocabulary or (bare in stripped and bare != strip_accents(original.lower()))
+    return (
+        low in vocabulary or (bare in stripped and bare != strip_accents(orig)) or _is_inflection(low, orig)
+    )
+
+
+def _is_inflection(candidate: str, original: str) -> bool:
+    """Another number/gender/person form of the same word (densa/densas/denso, observa/observan)."""
+    stems = {w.removesuffix("s").removesuffix("n") for w in (candidate, original)}
+    if len(stems) == 1:
+        return True
+    a, b = (w.removesuffix("s") for w in (candidate, original))
+    return a[:-1] == b[:-1] and {a[-1:], b[-1:]} <= {"a", "o", "e"}
 
 
 def inject_noise(

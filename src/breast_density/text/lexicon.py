@@ -1,0 +1,147 @@
+"""The Spanish breast-imaging lexicon (resources/lexicon_es.tsv) and word-level correction against it."""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+LEXICON_RESOURCE = "lexicon_es.tsv"
+
+
+def strip_accents(word: str) -> str:
+    """Remove acute accents and diaeresis but keep ñ (a letter of its own in Spanish)."""
+    decomposed = unicodedata.normalize("NFD", word)
+    kept = "".join(c for c in decomposed if unicodedata.category(c) != "Mn" or c == "\u0303")
+    return unicodedata.normalize("NFC", kept)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Number and gender a word should agree with, read from its neighbours (None = unknown)."""
+
+    plural: bool | None = None
+    feminine: bool | None = None
+
+    def score(self, word: str) -> int:
+        """How many of the known features the ending of `word` agrees with."""
+        bare = word.removesuffix("s")
+        score = 0
+        if self.plural is not None and bare[-1:] in "aoe":
+            score += (word.endswith("s")) == self.plural
+        if self.feminine is not None and bare[-1:] in "ao":
+            score += (bare.endswith("a")) == self.feminine
+        return score
+
+
+NO_AGREEMENT = Agreement()
+
+
+@dataclass(frozen=True)
+class Correction:
+    target: str  # corrected lower-case word
+    rule: str  # 'accent' (only accents restored) or 'spelling'
+
+
+@dataclass
+class Lexicon:
+    """Lower-case words with a frequency class and a density-vocabulary flag."""
+
+    freq: dict[str, int]
+    density: frozenset[str]
+    _bare: dict[str, list[str]] = field(init=False, repr=False)  # accent-free form -> words
+    _bare_keys: list[str] = field(init=False, repr=False)
+    _cache: dict[tuple[str, int, float, Agreement], Correction | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bare = {}
+        for word in self.freq:
+            self._bare.setdefault(strip_accents(word), []).append(word)
+        self._bare_keys = list(self._bare)
+        self._cache = {}
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.freq
+
+    def __len__(self) -> int:
+        return len(self.freq)
+
+    def correct(
+        self, word: str, max_edit_distance: int, min_similarity: float, agreement: Agreement = NO_AGREEMENT
+    ) -> Correction | None:
+        """Best lexicon word for an unknown lower-case `word`, or None when no candidate is close enough.
+
+        Accents are restored first when the accent-free spelling has exactly one accented reading. Otherwise
+        the candidates are the lexicon words within `max_edit_distance` (optimal string alignment, so a
+        transposition counts once) of the accent-free spelling whose normalised similarity reaches
+        `min_similarity` (0-100); the closest wins, then the more frequent, then the one agreeing in number
+        and gender with its neighbours (`agreement`: 'grasi' after 'tejido' is 'graso'). A tie that remains
+        is left uncorrected (ambiguous).
+        """
+        key = (word, max_edit_distance, min_similarity, agreement)
+        if key not in self._cache:
+            self._cache[key] = self._correct(word, max_edit_distance, min_similarity, agreement)
+        return self._cache[key]
+
+    def _correct(
+        self, word: str, max_edit_distance: int, min_similarity: float, agreement: Agreement
+    ) -> Correction | None:
+        bare = strip_accents(word)
+        if bare in self._bare:
+            readings = self._bare[bare]
+            return Correction(readings[0], "accent") if len(readings) == 1 else None
+        matches = process.extract(
+            bare, self._bare_keys, scorer=OSA.distance, score_cutoff=max_edit_distance, limit=None
+        )
+        ranked = []
+        for candidate, distance, _ in matches:
+            if OSA.normalized_similarity(bare, candidate) * 100 < min_similarity:
+                continue
+            for reading in self._bare[candidate]:
+                ranked.append((distance, -self.freq[reading], -agreement.score(reading), reading))
+        if not ranked:
+            return None
+        ranked.sort()
+        if len(ranked) > 1 and ranked[0][:3] == ranked[1][:3]:
+            return None
+        return Correction(ranked[0][3], "spelling")
+
+
+def read_lexicon(path: str | Path | None = None) -> Lexicon:
+    """Load a lexicon TSV (word, freq, density; '#' comment lines); default: the shipped Spanish lexicon."""
+    if path is None:
+        text = resources.files("breast_density.resources").joinpath(LEXICON_RESOURCE).read_text("utf-8")
+        source = f"breast_density/resources/{LEXICON_RESOURCE}"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: lexicon file not found")
+        text, source = path.read_text("utf-8"), str(path)
+    rows = csv.DictReader((ln for ln in text.splitlines() if ln and not ln.startswith("#")), delimiter="\t")
+    if rows.fieldnames != ["word", "freq", "density"]:
+        raise ValueError(f"{source}: expected columns word, freq, density; got {rows.fieldnames}")
+    freq: dict[str, int] = {}
+    density = set()
+    for line, row in enumerate(rows, start=2):
+        word = unicodedata.normalize("NFC", (row["word"] or "").strip().lower())
+        try:
+            freq[word] = int(row["freq"])
+            is_density = int(row["density"]) == 1
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: row {line}: freq and density must be integers") from None
+        if not word:
+            raise ValueError(f"{source}: row {line}: empty word")
+        if is_density:
+            density.add(word)
+    return Lexicon(freq, frozenset(density))
+
+
+@lru_cache(maxsize=4)
+def default_lexicon() -> Lexicon:
+    return read_lexicon()

@@ -1,0 +1,78 @@
+"""How well normalisation undoes known text errors: the figures the text audit reports.
+
+Word positions are whitespace tokens. The noisy text has the same tokens as the clean one (the cohort's noise
+never splits or merges words); the normalised text is aligned to the clean text with difflib, so tokens that
+de-identification replaced (a three-word name -> [NOMBRE]) fall out of the counts instead of shifting them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from breast_density.text.lexicon import Lexicon, default_lexicon
+
+_CORE = re.compile(r"[^\W\d_]+")
+
+
+def _aligned(clean: list[str], other: list[str]) -> dict[int, str]:
+    """clean position -> token of `other` at the same place (equal runs and same-length replacements)."""
+    if len(clean) == len(other):
+        return dict(enumerate(other))
+    out: dict[int, str] = {}
+    matcher = difflib.SequenceMatcher(a=clean, b=other, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("equal", "replace") and i2 - i1 == j2 - j1:
+            out.update({i1 + k: other[j1 + k] for k in range(i2 - i1)})
+    return out
+
+
+def normalize_scores(
+    clean: list[str], noisy: list[str], normalized: list[str], lexicon: Lexicon | None = None
+) -> dict:
+    """Restoration and over-correction rates over parallel lists of report texts.
+
+    A corrupted word is one whose noisy token differs from the clean token; it is restored when the
+    normalised token equals the clean one. Density-relevant words are those whose lower-case letters form a
+    word flagged `density` in the lexicon. Over-correction counts clean tokens that were not corrupted but
+    come out of normalisation changed.
+    """
+    if not len(clean) == len(noisy) == len(normalized):
+        raise ValueError(
+            f"need parallel lists, got {len(clean)} clean, {len(noisy)} noisy, {len(normalized)} normalised"
+        )
+    density = (lexicon or default_lexicon()).density
+    counts = dict.fromkeys(
+        ["corrupted", "restored", "density_corrupted", "density_restored", "uncorrupted", "overcorrected",
+         "unaligned"], 0)  # fmt: skip
+    for c_text, n_text, z_text in zip(clean, noisy, normalized, strict=True):
+        c_tok, n_tok, z_tok = c_text.split(), n_text.split(), z_text.split()
+        if len(n_tok) != len(c_tok):
+            raise ValueError(
+                "a noisy text does not have the clean text's word count; positions are undefined"
+            )
+        z_map = _aligned(c_tok, z_tok)
+        counts["unaligned"] += len(c_tok) - len(z_map)
+        for i, word in enumerate(c_tok):
+            if i not in z_map:
+                continue
+            ok = z_map[i] == word
+            if n_tok[i] != word:
+                relevant = any(m.lower() in density for m in _CORE.findall(word))
+                counts["corrupted"] += 1
+                counts["restored"] += ok
+                counts["density_corrupted"] += relevant
+                counts["density_restored"] += ok and relevant
+            else:
+                counts["uncorrupted"] += 1
+                counts["overcorrected"] += not ok
+    return {
+        **counts,
+        "restored_rate": _rate(counts["restored"], counts["corrupted"]),
+        "density_restored_rate": _rate(counts["density_restored"], counts["density_corrupted"]),
+        "overcorrected_rate": _rate(counts["overcorrected"], counts["uncorrupted"]),
+    }
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
