@@ -108,7 +108,8 @@ class HarmonizeParams(_Section):
     size: int = 256  # longest side of the harmonised image, pixels
     bit_depth: Literal[8, 16] = 8
     reference: str = "cohort_mean"  # "cohort_mean" or a vendor name
-    reference_sample: int = 200  # images sampled (seeded) to build the reference CDF
+    reference_sample: int = 200  # images per vendor sampled (seeded) to build the reference and vendor CDFs
+    match: Literal["vendor", "image"] = "vendor"  # one map per vendor (keeps density cues) or per image
     workers: int = 2
 
 

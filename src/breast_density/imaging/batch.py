@@ -1,0 +1,150 @@
+"""Harmonise many image files in a process pool, streaming: each worker decodes one image at a time and
+returns only small histograms, so memory stays flat in the number of images.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from breast_density.imaging.decode import ImageReadError, read_pixels
+from breast_density.imaging.harmonize import (
+    breast_histogram,
+    harmonize_details,
+    image_cdf,
+    output_unit,
+    prepare,
+    unit_histogram,
+)
+from breast_density.imaging.mask import MaskError
+from breast_density.io import write_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    image_id: str
+    path: str
+    laterality: str
+    vendor: str
+
+
+@dataclass(frozen=True)
+class HarmonizeConfig:
+    size: int
+    bit_depth: int
+    reference: np.ndarray
+    out_dir: Path
+    source_cdfs: dict[str, np.ndarray] | None = None  # vendor -> CDF (match = vendor); None = per image
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    task: ImageTask
+    error: str | None = None  # reason for quarantine
+    out_path: str | None = None
+    raw_hist: np.ndarray | None = None  # breast pixels before matching (unit_histogram grid)
+    out_hist: np.ndarray | None = None  # breast pixels after matching
+    cdf: np.ndarray | None = None  # reference pass only
+    flipped: bool = False
+    seconds: float = 0.0
+
+
+_CONFIG: HarmonizeConfig | None = None
+
+
+def _init_worker(config: HarmonizeConfig | None) -> None:
+    global _CONFIG
+    _CONFIG = config
+    # One OpenCV thread per process: the pool already uses the cores, nested threads only contend.
+    cv2.setNumThreads(1)
+
+
+def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
+    reason = err.reason if isinstance(err, ImageReadError) else f"{type(err).__name__}: {err}"
+    return ImageResult(task=task, error=reason, seconds=time.perf_counter() - start)
+
+
+def _reference_one(task: ImageTask, size: int) -> ImageResult:
+    start = time.perf_counter()
+    try:
+        prepared = prepare(read_pixels(task.path), task.laterality, size)
+    except (ImageReadError, MaskError) as err:
+        return _failure(task, err, start)
+    return ImageResult(task=task, cdf=image_cdf(prepared), seconds=time.perf_counter() - start)
+
+
+def _harmonize_one(task: ImageTask) -> ImageResult:
+    config = _CONFIG
+    assert config is not None, "worker used before _init_worker"
+    start = time.perf_counter()
+    source_cdf = None if config.source_cdfs is None else config.source_cdfs.get(task.vendor)
+    try:
+        result = harmonize_details(
+            read_pixels(task.path),
+            task.laterality,
+            config.reference,
+            config.size,
+            config.bit_depth,
+            source_cdf,
+        )
+    except (ImageReadError, MaskError) as err:
+        return _failure(task, err, start)
+    ok, encoded = cv2.imencode(".png", result.image)
+    if not ok:
+        return ImageResult(task=task, error="PNG encoding failed", seconds=time.perf_counter() - start)
+    out_path = config.out_dir / f"{task.image_id}.png"
+    write_bytes(out_path, encoded.tobytes())
+    prepared = result.prepared
+    return ImageResult(
+        task=task,
+        out_path=out_path.as_posix(),
+        raw_hist=breast_histogram(prepared.image[prepared.mask]),
+        out_hist=unit_histogram(output_unit(result.image)),
+        flipped=prepared.flipped,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _stream(
+    func: Callable[[Any], ImageResult], items: Iterable[Any], workers: int, config: HarmonizeConfig | None
+) -> Iterator[ImageResult]:
+    if workers <= 1:
+        _init_worker(config)
+        yield from map(func, items)
+        return
+    # imap with a small chunk keeps results in input order and only a few images in flight per worker.
+    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
+        yield from pool.imap(func, items, chunksize=2)
+
+
+class _ReferenceTask:
+    """Picklable partial: prepare at a given size (pool functions must be module-level or picklable)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, task: ImageTask) -> ImageResult:
+        return _reference_one(task, self.size)
+
+
+def reference_pass(tasks: Iterable[ImageTask], size: int, workers: int) -> Iterator[ImageResult]:
+    """Per-image breast CDFs (result.cdf) of raw intensities, or errors, in input order."""
+    return _stream(_ReferenceTask(size), tasks, workers, None)
+
+
+def harmonize_files(
+    tasks: Iterable[ImageTask], config: HarmonizeConfig, workers: int
+) -> Iterator[ImageResult]:
+    """Harmonise and write <out_dir>/<image_id>.png for each task; results in input order."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    return _stream(_harmonize_one, tasks, workers, config)

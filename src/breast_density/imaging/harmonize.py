@@ -1,0 +1,220 @@
+"""Single-image harmonisation: crop to the breast, canonical side, resize, histogram-match to a reference.
+
+Order matters for speed: the full-resolution image is touched once (one integer-factor area downsample);
+masking, cropping, flipping and matching all run on the small copy, and the match is a lookup table over the
+65536 uint16 levels, so there is no float copy of a full-resolution image and no per-pixel Python.
+
+A *reference* is the CDF of breast-pixel intensities (normalised to [0, 1]) at the ``BINS + 1`` equally
+spaced edges 0, 1/BINS, ..., 1: a float64 vector rising from 0 to 1 (see ``reference_edges``).
+Harmonised images use 0 for everything outside the breast and 1..max for breast pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+from breast_density.imaging.mask import bounding_box, breast_mask, downsample
+
+BINS = 1024  # intensity resolution of references and of the before/after histograms
+LEVELS = 65536  # uint16 input levels (the decoder's range)
+# Fraction of the crop's width compared on each side to find the chest wall (the wider side of the mask).
+_SIDE_BAND = 0.25
+# Mask-area ratio between the two sides below which the mask cannot tell the chest wall; laterality decides.
+_SIDE_CONFIDENCE = 1.3
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A breast cropped to its mask, chest wall on the left, longest side resized to the working size."""
+
+    image: np.ndarray  # uint16, dense bright, raw intensities (not yet matched)
+    mask: np.ndarray  # bool, same shape: breast pixels
+    flipped: bool  # mirrored horizontally to put the chest wall on the left
+
+
+def reference_edges() -> np.ndarray:
+    """Intensity grid of a reference: BINS + 1 edges over [0, 1]."""
+    return np.linspace(0.0, 1.0, BINS + 1)
+
+
+def _resize_longest(image: np.ndarray, size: int, interpolation: int) -> np.ndarray:
+    rows, cols = image.shape
+    scale = size / max(rows, cols)
+    shape = (max(1, round(cols * scale)), max(1, round(rows * scale)))  # cv2 wants (width, height)
+    return cv2.resize(image, shape, interpolation=interpolation)
+
+
+def _chest_wall_on_right(mask: np.ndarray, laterality: str) -> bool:
+    band = max(1, int(mask.shape[1] * _SIDE_BAND))
+    left, right = int(mask[:, :band].sum()), int(mask[:, -band:].sum())
+    if right > _SIDE_CONFIDENCE * left:
+        return True
+    if left > _SIDE_CONFIDENCE * right:
+        return False
+    # Nearly symmetric mask (e.g. a breast filling the detector): fall back on the stored laterality,
+    # with the usual display convention that a right breast has its chest wall on the image's right.
+    return laterality.upper().startswith("R")
+
+
+def prepare(pixels: np.ndarray, laterality: str, size: int) -> Prepared:
+    """Mask, crop, flip and resize a decoded image (2-D uint16, dense bright). Raises MaskError."""
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {pixels.shape}")
+    if pixels.dtype != np.uint16:
+        raise ValueError(f"expected uint16 pixels (the decoder's convention), got {pixels.dtype}")
+    # The only full-resolution pass: an area downsample to twice the working size, so the crop (usually
+    # 60-90% of the image) still has at least the working size. The mask runs on a further 2x smaller copy.
+    work = downsample(pixels, 2 * size)
+    coarse = downsample(work, size)
+    factor = work.shape[0] // coarse.shape[0]
+    mask = breast_mask(coarse)
+    r0, r1, c0, c1 = bounding_box(mask)
+    crop = work[r0 * factor : r1 * factor, c0 * factor : c1 * factor]
+    image = _resize_longest(crop, size, cv2.INTER_AREA)
+    crop_mask = mask[r0:r1, c0:c1].astype(np.uint8)
+    small_mask = cv2.resize(crop_mask, image.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
+    flipped = _chest_wall_on_right(small_mask, laterality)
+    if flipped:
+        image, small_mask = np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(small_mask[:, ::-1])
+    return Prepared(image=image, mask=small_mask, flipped=flipped)
+
+
+def breast_histogram(values: np.ndarray) -> np.ndarray:
+    """Counts of uint16 intensities in BINS equal bins over [0, 65535]."""
+    return np.bincount(values.astype(np.int64) * BINS // LEVELS, minlength=BINS)
+
+
+def histogram_cdf(hist: np.ndarray) -> np.ndarray:
+    """CDF at the BINS + 1 reference edges from a BINS-bin histogram."""
+    total = hist.sum()
+    if total <= 0:
+        raise ValueError("empty histogram has no CDF")
+    return np.concatenate([[0.0], np.cumsum(hist, dtype=np.float64) / total])
+
+
+def mean_reference(cdfs: np.ndarray) -> np.ndarray:
+    """Label-free reference: the mean of per-image breast CDFs (rows of `cdfs`)."""
+    cdfs = np.asarray(cdfs, dtype=np.float64)
+    if cdfs.ndim != 2 or cdfs.shape[1] != BINS + 1 or len(cdfs) == 0:
+        raise ValueError(f"expected a non-empty (n, {BINS + 1}) array of CDFs, got shape {cdfs.shape}")
+    return cdfs.mean(axis=0)
+
+
+def check_reference(reference: np.ndarray, what: str = "reference") -> np.ndarray:
+    reference = np.asarray(reference, dtype=np.float64)
+    ok = (
+        reference.shape == (BINS + 1,)
+        and np.all(np.diff(reference) >= 0)
+        and abs(reference[0]) < 1e-9
+        and abs(reference[-1] - 1) < 1e-9
+    )
+    if not ok:
+        raise ValueError(
+            f"{what} must be a non-decreasing CDF of shape ({BINS + 1},) from 0 to 1 "
+            f"(as written to reference.npy by the harmonize stage); got shape {reference.shape}"
+        )
+    return reference
+
+
+def match_lut(values: np.ndarray, reference: np.ndarray, source_cdf: np.ndarray | None = None) -> np.ndarray:
+    """Lookup table uint16 level -> matched intensity in [0, 1].
+
+    With `source_cdf` (a CDF on the reference grid, e.g. the mean CDF of the image's vendor) every image of
+    that source gets the same monotone map, so differences between images (how much dense tissue) survive
+    while the device's transfer curve is undone. Without it the image is matched on its own breast pixels
+    `values` (mid-rank CDF, so ties stay centred), which makes every image's histogram the reference's.
+    """
+    if source_cdf is None:
+        counts = np.bincount(values.ravel(), minlength=LEVELS).astype(np.float64)
+        cdf = (np.cumsum(counts) - counts / 2) / counts.sum()
+    else:
+        levels = (np.arange(LEVELS, dtype=np.float64) + 0.5) / LEVELS
+        cdf = np.interp(levels, reference_edges(), check_reference(source_cdf, "source CDF"))
+    # Flat stretches of the reference CDF make its inverse ambiguous; a negligible ramp makes it strict.
+    strict = reference + np.arange(reference.size) * 1e-12
+    return np.interp(cdf, strict, reference_edges())
+
+
+def to_output(matched: np.ndarray, mask: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantise [0, 1] intensities: breast pixels to 1..max, background to 0."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    top = np.iinfo(dtype).max
+    out = np.zeros(mask.shape, dtype=dtype)
+    out[mask] = (1 + np.rint(matched * (top - 1))).astype(dtype)
+    return out
+
+
+def image_cdf(prepared: Prepared) -> np.ndarray:
+    """CDF of the raw breast pixels of a prepared image on the reference grid."""
+    return histogram_cdf(breast_histogram(prepared.image[prepared.mask]))
+
+
+def unit_histogram(values: np.ndarray) -> np.ndarray:
+    """Counts of [0, 1] intensities in BINS equal bins."""
+    index = np.minimum((np.asarray(values) * BINS).astype(np.int64), BINS - 1)
+    return np.bincount(index, minlength=BINS)
+
+
+def output_unit(image: np.ndarray) -> np.ndarray:
+    """Breast pixels of a harmonised image as [0, 1] intensities (inverse of to_output's scale)."""
+    top = np.iinfo(image.dtype).max
+    values = image[image > 0].astype(np.float64)
+    return (values - 1) / (top - 1)
+
+
+@dataclass(frozen=True)
+class Harmonized:
+    image: np.ndarray  # uint8/uint16 output, 0 outside the breast
+    prepared: Prepared  # the raw crop before matching, and the mask
+
+
+def harmonize_details(
+    pixels: np.ndarray,
+    laterality: str,
+    reference: np.ndarray,
+    size: int,
+    bit_depth: int,
+    source_cdf: np.ndarray | None = None,
+) -> Harmonized:
+    """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics)."""
+    prepared = prepare(pixels, laterality, size)
+    breast = prepared.image[prepared.mask]
+    lut = match_lut(breast, check_reference(reference), source_cdf)
+    image = to_output(lut[breast], prepared.mask, bit_depth)
+    return Harmonized(image=image, prepared=prepared)
+
+
+def harmonize_image(
+    pixels: np.ndarray,
+    laterality: str,
+    reference: np.ndarray,
+    size: int,
+    bit_depth: int,
+    source_cdf: np.ndarray | None = None,
+) -> np.ndarray:
+    """Harmonise one decoded image (2-D uint16, dense bright; see imaging.decode.read_pixels).
+
+    Crops to the breast, puts the chest wall on the left, resizes so the longest side is `size`, and maps
+    breast pixels through the histogram match onto `reference` (reference.npy of the harmonize stage):
+    through `source_cdf` when given (harmonize.match = vendor: the image's vendor CDF from vendor_cdfs.npz),
+    else through the image's own breast CDF.
+    Returns uint8 (bit_depth 8) or uint16 (16), 0 outside the breast. Raises MaskError if no breast is found.
+    """
+    return harmonize_details(pixels, laterality, reference, size, bit_depth, source_cdf).image
+
+
+def vendor_disagreement(hists: dict[str, np.ndarray]) -> float:
+    """Mean pairwise 1-D Wasserstein distance between vendors' BINS-bin histograms over [0, 1]."""
+    centers = (reference_edges()[:-1] + reference_edges()[1:]) / 2
+    pairs = list(itertools.combinations(sorted(hists), 2))
+    if not pairs:
+        return 0.0
+    distances = [wasserstein_distance(centers, centers, hists[a], hists[b]) for a, b in pairs]
+    return float(np.mean(distances))

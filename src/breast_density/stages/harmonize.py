@@ -1,0 +1,253 @@
+"""Stage harmonize: crop, canonical side, resize and histogram-match every ingested image to one reference.
+
+Two streaming passes over a process pool: (1) breast CDFs of a seeded per-vendor sample give the label-free
+reference and the vendor CDFs; (2) every image is harmonised and written as PNG. Images that cannot be
+decoded or masked are quarantined with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from breast_density import paths
+from breast_density.imaging.batch import (
+    HarmonizeConfig,
+    ImageResult,
+    ImageTask,
+    harmonize_files,
+    reference_pass,
+)
+from breast_density.imaging.decode import ImageReadError, read_pixels
+from breast_density.imaging.harmonize import (
+    BINS,
+    harmonize_details,
+    mean_reference,
+    vendor_disagreement,
+)
+from breast_density.imaging.mask import MaskError, downsample
+from breast_density.imaging.plots import Example, harmonize_examples_figure
+from breast_density.io import atomic_path, read_csv, reset_dir, write_csv, write_json, write_npy
+from breast_density.params import Params
+from breast_density.stages import stage_setup
+
+log = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path"]
+QUARANTINE_COLUMNS = ["file", "exam_id", "reason"]
+
+
+def _tasks(images: pd.DataFrame) -> list[ImageTask]:
+    missing = sorted(set(INDEX_COLUMNS) - set(images.columns))
+    if missing:
+        raise ValueError(f"ingest images.csv lacks columns {missing}")
+    duplicated = images["image_id"][images["image_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"ingest images.csv repeats image_id {duplicated.iloc[0]!r}")
+    return [
+        ImageTask(image_id=r.image_id, path=r.path, laterality=r.laterality, vendor=r.vendor)
+        for r in images.itertuples(index=False)
+    ]
+
+
+def sample_per_vendor(tasks: list[ImageTask], per_vendor: int, seed: int) -> list[ImageTask]:
+    """Seeded sample of up to `per_vendor` images of each vendor, in input order."""
+    rng = np.random.default_rng(seed)
+    by_vendor: dict[str, list[int]] = defaultdict(list)
+    for i, task in enumerate(tasks):
+        by_vendor[task.vendor].append(i)
+    chosen: list[int] = []
+    for vendor in sorted(by_vendor):
+        idx = by_vendor[vendor]
+        chosen.extend(rng.choice(idx, size=min(per_vendor, len(idx)), replace=False).tolist())
+    return [tasks[i] for i in sorted(chosen)]
+
+
+def build_reference(results: list[ImageResult], reference: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(reference CDF, vendor -> mean CDF) from the reference pass."""
+    by_vendor: dict[str, list[np.ndarray]] = defaultdict(list)
+    for r in results:
+        if r.cdf is not None:
+            by_vendor[r.task.vendor].append(r.cdf)
+    if not by_vendor:
+        raise RuntimeError("harmonize: no sampled image could be decoded and masked; no reference possible")
+    vendor_cdfs = {v: mean_reference(np.stack(c)) for v, c in sorted(by_vendor.items())}
+    if reference == "cohort_mean":
+        ref = mean_reference(np.stack([c for cdfs in by_vendor.values() for c in cdfs]))
+    elif reference in vendor_cdfs:
+        ref = vendor_cdfs[reference]
+    else:
+        raise ValueError(
+            f"params harmonize.reference={reference!r} is neither 'cohort_mean' nor a vendor of the cohort "
+            f"(vendors: {sorted(vendor_cdfs)})"
+        )
+    return ref, vendor_cdfs
+
+
+def _wasserstein_to_reference(hist: np.ndarray, reference: np.ndarray) -> float:
+    return vendor_disagreement({"vendor": hist, "reference": np.diff(reference)})
+
+
+def _metrics(
+    params: Params,
+    n_images: int,
+    quarantined: dict[str, int],
+    counts: dict[str, int],
+    raw: dict[str, np.ndarray],
+    out: dict[str, np.ndarray],
+    reference: np.ndarray,
+    n_sample: int,
+    flipped: int,
+) -> dict:
+    before, after = vendor_disagreement(raw), vendor_disagreement(out)
+    return {
+        "images": n_images,
+        "harmonized": sum(counts.values()),
+        "quarantined": sum(quarantined.values()),
+        "flipped": flipped,
+        "match": params.harmonize.match,
+        "reference": params.harmonize.reference,
+        "reference_images": n_sample,
+        "vendor_disagreement_before": round(before, 6),
+        "vendor_disagreement_after": round(after, 6),
+        "disagreement_reduction": round(1 - after / before, 4) if before > 0 else None,
+        "vendors": {
+            v: {
+                "images": counts.get(v, 0),
+                "quarantined": quarantined.get(v, 0),
+                "wasserstein_to_reference_before": round(_wasserstein_to_reference(raw[v], reference), 6),
+                "wasserstein_to_reference_after": round(_wasserstein_to_reference(out[v], reference), 6),
+            }
+            for v in sorted(raw)
+        },
+    }
+
+
+def _examples(
+    index: pd.DataFrame,
+    reference: np.ndarray,
+    vendor_cdfs: dict[str, np.ndarray] | None,
+    params: Params,
+) -> list[Example]:
+    rng = np.random.default_rng(params.base.seed)
+    examples = []
+    for vendor, rows in index.groupby("vendor", sort=True):
+        row = rows.iloc[int(rng.integers(len(rows)))]
+        source_path = row["source_path"]
+        try:
+            pixels = read_pixels(source_path)
+            cdf = None if vendor_cdfs is None else vendor_cdfs.get(vendor)
+            result = harmonize_details(
+                pixels, row["laterality"], reference, params.harmonize.size, params.harmonize.bit_depth, cdf
+            )
+        except (ImageReadError, MaskError) as err:  # it worked in the pool; only a changed file gets here
+            log.warning("example image for %s skipped: %s", vendor, err)
+            continue
+        examples.append(Example(vendor=str(vendor), raw=downsample(pixels, 256), result=result))
+    return examples
+
+
+def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plot_path: Path) -> dict:
+    hp = params.harmonize
+    images = read_csv(images_csv)
+    tasks = _tasks(images)
+    if not tasks:
+        raise ValueError(f"{images_csv}: no images to harmonise")
+    reset_dir(out_dir)
+
+    sample = sample_per_vendor(tasks, hp.reference_sample, params.base.seed)
+    ref_results = list(
+        tqdm(reference_pass(sample, hp.size, hp.workers), total=len(sample), desc="reference", unit="img")
+    )
+    reference, vendor_cdfs = build_reference(ref_results, hp.reference)
+    write_npy(out_dir / "reference.npy", reference)
+    with atomic_path(out_dir / "vendor_cdfs.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **vendor_cdfs)
+    source_cdfs = vendor_cdfs if hp.match == "vendor" else None
+
+    config = HarmonizeConfig(
+        size=hp.size,
+        bit_depth=hp.bit_depth,
+        reference=reference,
+        out_dir=out_dir / "images",
+        source_cdfs=source_cdfs,
+    )
+    raw_hists: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(BINS, dtype=np.int64))
+    out_hists: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(BINS, dtype=np.int64))
+    counts: dict[str, int] = defaultdict(int)
+    quarantined: dict[str, int] = defaultdict(int)
+    done: dict[str, str] = {}
+    quarantine_rows = []
+    seconds, flipped = 0.0, 0
+    results = harmonize_files(tasks, config, hp.workers)
+    for r in tqdm(results, total=len(tasks), desc="harmonize", unit="img"):
+        seconds += r.seconds
+        if r.error is not None:
+            quarantined[r.task.vendor] += 1
+            quarantine_rows.append({"file": r.task.path, "image_id": r.task.image_id, "reason": r.error})
+            continue
+        done[r.task.image_id] = r.out_path
+        raw_hists[r.task.vendor] += r.raw_hist
+        out_hists[r.task.vendor] += r.out_hist
+        counts[r.task.vendor] += 1
+        flipped += r.flipped
+    if not done:
+        raise RuntimeError(f"harmonize: none of the {len(tasks)} images could be decoded and masked")
+    log.info("harmonised %d images, %.1f ms per image per worker", len(done), 1e3 * seconds / len(tasks))
+
+    ok = images[images["image_id"].isin(done)].copy()
+    ok["source_path"] = ok["path"]
+    ok["path"] = ok["image_id"].map(done)
+    write_csv(out_dir / "index.csv", ok[INDEX_COLUMNS])
+    exam_of = dict(zip(images["image_id"], images["exam_id"], strict=True))
+    quarantine = pd.DataFrame(
+        [
+            {"file": q["file"], "exam_id": exam_of[q["image_id"]], "reason": q["reason"]}
+            for q in quarantine_rows
+        ],
+        columns=QUARANTINE_COLUMNS,
+    )
+    write_csv(out_dir / "quarantine.csv", quarantine)
+    if len(quarantine):
+        log.warning("quarantined %d images (see %s)", len(quarantine), out_dir / "quarantine.csv")
+
+    metrics = _metrics(
+        params,
+        len(tasks),
+        quarantined,
+        counts,
+        dict(raw_hists),
+        dict(out_hists),
+        reference,
+        sum(r.cdf is not None for r in ref_results),
+        flipped,
+    )
+    write_json(metrics_path, metrics)
+    log.info(
+        "inter-vendor disagreement %.4f -> %.4f (%s reduction)",
+        metrics["vendor_disagreement_before"],
+        metrics["vendor_disagreement_after"],
+        metrics["disagreement_reduction"],
+    )
+    harmonize_examples_figure(_examples(ok, reference, source_cdfs, params), reference, plot_path)
+    return metrics
+
+
+def main() -> None:
+    params = stage_setup("harmonize")
+    run(
+        params,
+        images_csv=paths.stage_dir("ingest") / "images.csv",
+        out_dir=paths.stage_dir("harmonize"),
+        metrics_path=paths.metrics_file("harmonize"),
+        plot_path=paths.PLOTS / "harmonize_examples.png",
+    )
+
+
+if __name__ == "__main__":
+    main()

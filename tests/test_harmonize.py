@@ -1,0 +1,186 @@
+"""Harmonisation: vendors with different transfer curves and MONOCHROME1/2 end up alike; geometry; stage."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from breast_density.imaging.harmonize import (
+    BINS,
+    check_reference,
+    harmonize_details,
+    harmonize_image,
+    histogram_cdf,
+    image_cdf,
+    mean_reference,
+    output_unit,
+    prepare,
+    unit_histogram,
+    vendor_disagreement,
+)
+from breast_density.io import read_csv, read_json
+from breast_density.params import parse_params
+from breast_density.stages import harmonize as stage
+from imaging_fixtures import curve_mono1, curve_mono2, phantom, stored_for, write_dicom
+
+DENSITIES = [0.1, 0.3, 0.5, 0.7, 0.9]
+
+
+def _vendor_cdfs(size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    cdfs = {}
+    for name, curve in (("mono2", curve_mono2), ("mono1", curve_mono1)):
+        per_image = [
+            image_cdf(prepare(curve(phantom(density=d, seed=i)[0]), "L", size))
+            for i, d in enumerate(DENSITIES)
+        ]
+        cdfs[name] = mean_reference(np.stack(per_image))
+    return mean_reference(np.stack(list(cdfs.values()))), cdfs
+
+
+@pytest.mark.parametrize("match", ["vendor", "image"])
+def test_two_vendors_end_up_with_near_identical_histograms(match):
+    size = 128
+    reference, cdfs = _vendor_cdfs(size)
+    raw, out = {}, {}
+    for name, curve in (("mono2", curve_mono2), ("mono1", curve_mono1)):
+        raw[name] = np.zeros(BINS, dtype=np.int64)
+        out[name] = np.zeros(BINS, dtype=np.int64)
+        for i, d in enumerate(DENSITIES):
+            source = cdfs[name] if match == "vendor" else None
+            res = harmonize_details(curve(phantom(density=d, seed=i)[0]), "L", reference, size, 8, source)
+            prep = res.prepared
+            raw[name] += unit_histogram(prep.image[prep.mask] / 65535)
+            out[name] += unit_histogram(output_unit(res.image))
+    before, after = vendor_disagreement(raw), vendor_disagreement(out)
+    assert before > 0.05
+    assert after < 0.1 * before and after < 0.01
+
+
+def test_vendor_match_keeps_density_differences_image_match_removes_them():
+    size = 128
+    reference, cdfs = _vendor_cdfs(size)
+    fatty, dense = phantom(density=0.1, seed=0)[0], phantom(density=0.9, seed=4)[0]
+    for curve, name in ((curve_mono2, "mono2"), (curve_mono1, "mono1")):
+        by_vendor = [
+            output_unit(harmonize_image(curve(p), "L", reference, size, 8, cdfs[name])).mean()
+            for p in (fatty, dense)
+        ]
+        assert by_vendor[1] - by_vendor[0] > 0.2
+        by_image = [
+            output_unit(harmonize_image(curve(p), "L", reference, size, 8)).mean() for p in (fatty, dense)
+        ]
+        assert abs(by_image[1] - by_image[0]) < 0.02
+
+
+def test_same_phantom_two_vendors_gives_same_pixels():
+    size = 128
+    reference, cdfs = _vendor_cdfs(size)
+    image = phantom(density=0.4, seed=2)[0]
+    a = harmonize_image(curve_mono2(image), "L", reference, size, 8, cdfs["mono2"]).astype(int)
+    b = harmonize_image(curve_mono1(image), "L", reference, size, 8, cdfs["mono1"]).astype(int)
+    assert a.shape == b.shape
+    assert np.abs(a - b)[(a > 0) & (b > 0)].mean() < 6  # of 255
+    assert ((a > 0) != (b > 0)).mean() < 0.01
+
+
+@pytest.mark.parametrize("bit_depth,dtype", [(8, np.uint8), (16, np.uint16)])
+def test_output_geometry_background_and_dtype(bit_depth, dtype):
+    image, _, _ = phantom(shape=(400, 300), density=0.3, seed=1)
+    reference = histogram_cdf(np.ones(BINS))
+    out = harmonize_image(curve_mono2(image), "L", reference, 96, bit_depth)
+    assert out.dtype == dtype and max(out.shape) == 96
+    assert (out == 0).any() and out.max() > np.iinfo(dtype).max // 2
+    # the marker (bright, top right) is outside the breast and must not survive as a bright blob
+    assert out[: out.shape[0] // 8, -out.shape[1] // 6 :].max() < np.iinfo(dtype).max * 0.9
+
+
+def test_chest_wall_ends_up_on_the_left():
+    reference = histogram_cdf(np.ones(BINS))
+    left, _, _ = phantom(density=0.3, seed=1, chest_wall="left")
+    right, _, _ = phantom(density=0.3, seed=1, chest_wall="right")
+    a = harmonize_details(curve_mono2(left), "L", reference, 128, 8)
+    b = harmonize_details(curve_mono2(right), "R", reference, 128, 8)
+    assert not a.prepared.flipped and b.prepared.flipped
+    for res in (a, b):
+        mask = res.prepared.mask
+        assert mask[:, :10].sum() > 2 * mask[:, -10:].sum()
+    # mirror images of each other up to the edge rows/columns the integer-factor downsample trims
+    assert a.image.shape == b.image.shape
+    assert np.abs(a.image.astype(int) - b.image.astype(int)).mean() < 8
+
+
+def test_bad_reference_and_bad_input_fail_clearly():
+    with pytest.raises(ValueError, match="reference"):
+        check_reference(np.linspace(1, 0, BINS + 1))
+    with pytest.raises(ValueError, match="uint16"):
+        prepare(np.zeros((64, 64), dtype=np.float64), "L", 32)
+
+
+def _write_cohort(tmp_path, per_vendor: int = 4):
+    rows = []
+    for vendor in ("mono2", "mono1"):
+        for i in range(per_vendor):
+            side = "R" if i % 2 else "L"
+            image, _, _ = phantom(
+                density=DENSITIES[i % len(DENSITIES)], seed=i, chest_wall="right" if side == "R" else "left"
+            )
+            stored, photometric = stored_for(image, vendor)
+            path = write_dicom(tmp_path / "raw" / f"{vendor}_{i}.dcm", stored, photometric, vendor, side)
+            rows.append(
+                {
+                    "image_id": f"{vendor}{i}",
+                    "exam_id": f"e{vendor}{i // 2}",
+                    "patient_id": f"p{i}",
+                    "laterality": side,
+                    "view": "CC",
+                    "vendor": vendor,
+                    "path": str(path),
+                }
+            )
+    broken = tmp_path / "raw" / "broken.dcm"
+    broken.write_bytes(b"not a dicom at all")
+    rows.append(
+        {
+            "image_id": "bad",
+            "exam_id": "ebad",
+            "patient_id": "p9",
+            "laterality": "L",
+            "view": "CC",
+            "vendor": "mono2",
+            "path": str(broken),
+        }
+    )
+    images_csv = tmp_path / "images.csv"
+    pd.DataFrame(rows).to_csv(images_csv, index=False)
+    return images_csv
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stage_harmonizes_quarantines_and_reports(tmp_path, workers):
+    images_csv = _write_cohort(tmp_path)
+    params = parse_params({"harmonize": {"size": 64, "workers": workers, "reference_sample": 10}})
+    out_dir = tmp_path / "harmonize"
+    metrics = stage.run(params, images_csv, out_dir, tmp_path / "m.json", tmp_path / "plot.png")
+
+    index = read_csv(out_dir / "index.csv")
+    assert list(index.columns) == stage.INDEX_COLUMNS and len(index) == 8
+    quarantine = read_csv(out_dir / "quarantine.csv")
+    assert quarantine["exam_id"].tolist() == ["ebad"] and "DICOM" in quarantine["reason"].iloc[0]
+    for path in index["path"]:
+        png = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        assert png.dtype == np.uint8 and max(png.shape) == 64
+    assert metrics == read_json(tmp_path / "m.json")
+    assert metrics["quarantined"] == 1 and metrics["flipped"] == 4
+    assert metrics["disagreement_reduction"] >= 0.5
+    check_reference(np.load(out_dir / "reference.npy"))
+    assert set(np.load(out_dir / "vendor_cdfs.npz").files) == {"mono1", "mono2"}
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
+
+
+def test_stage_rejects_unknown_reference_vendor(tmp_path):
+    images_csv = _write_cohort(tmp_path, per_vendor=2)
+    params = parse_params({"harmonize": {"size": 64, "workers": 1, "reference": "nobody"}})
+    with pytest.raises(ValueError, match=r"nobody.*vendors: \['mono1', 'mono2'\]"):
+        stage.run(params, images_csv, tmp_path / "h", tmp_path / "m.json", tmp_path / "p.png")
