@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -20,7 +21,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-# Metrics the bootstrap resamples; each maps (actual, predicted, classes, sample_weight) to one number.
+# Metrics that get bootstrap confidence intervals.
 SUMMARY_METRICS = ("accuracy", "macro_f1", "kappa_linear", "kappa_quadratic")
 
 
@@ -29,19 +30,16 @@ def summary_metric(
     actual: np.ndarray,
     predicted: np.ndarray,
     classes: Sequence[str],
-    sample_weight: np.ndarray | None = None,
 ) -> float:
-    """One of SUMMARY_METRICS; sample weights let the bootstrap reuse it without copying arrays."""
+    """One of SUMMARY_METRICS."""
     labels = list(classes)
     if name == "accuracy":
-        value = accuracy_score(actual, predicted, sample_weight=sample_weight)
+        value = accuracy_score(actual, predicted)
     elif name == "macro_f1":
         # Macro over *all* configured classes: a class the model never predicts counts as F1 = 0.
-        value = f1_score(
-            actual, predicted, labels=labels, average="macro", sample_weight=sample_weight, zero_division=0
-        )
+        value = f1_score(actual, predicted, labels=labels, average="macro", zero_division=0)
     elif name in ("kappa_linear", "kappa_quadratic"):
-        value = _kappa(actual, predicted, labels, name.removeprefix("kappa_"), sample_weight)
+        value = _kappa(actual, predicted, labels, name.removeprefix("kappa_"))
     else:
         raise ValueError(f"unknown metric {name!r}; choose from {SUMMARY_METRICS}")
     return float(value)
@@ -52,14 +50,12 @@ def _kappa(
     predicted: np.ndarray,
     labels: list[str],
     weights: str,
-    sample_weight: np.ndarray | None,
 ) -> float:
-    # Kappa is undefined (0/0) when chance agreement is perfect, e.g. both raters use one class only;
-    # report NaN rather than letting sklearn warn once per bootstrap resample.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = cohen_kappa_score(
-            actual, predicted, labels=labels, weights=weights, sample_weight=sample_weight
-        )
+    # Kappa is undefined (0/0) when chance agreement is perfect, e.g. both raters use one class only:
+    # report NaN (null in the JSON) without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        value = cohen_kappa_score(actual, predicted, labels=labels, weights=weights)
     return float(value) if math.isfinite(value) else float("nan")
 
 

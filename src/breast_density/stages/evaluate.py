@@ -100,7 +100,6 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
             resamples=cfg.bootstrap_resamples,
             confidence=cfg.confidence,
             seed=params.base.seed,
-            desc=f"bootstrap {row.key}",
         )
         report[row.key] = section
         log.info(
