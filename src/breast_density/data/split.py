@@ -1,0 +1,117 @@
+"""Patient-grouped, class-stratified train/val/test partitions.
+
+A held-out fraction f is approximated by a rational m/k (k <= 20 folds) and taken as m folds of
+scikit-learn's StratifiedGroupKFold(k): every patient lands in exactly one fold and the folds' class mixes
+are balanced, so the union of m folds is a patient-disjoint, stratified f-sized part.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+PARTITIONS = ("train", "val", "test")
+MAX_FOLDS = 20
+
+
+class SplitError(ValueError):
+    """The data cannot be split as asked (a class too small, too few patients)."""
+
+
+def _fold_plan(fraction: float, n_groups: int) -> tuple[int, int]:
+    if not 0 < fraction < 1:
+        raise SplitError(f"split fraction must be between 0 and 1, got {fraction}")
+    frac = Fraction(fraction).limit_denominator(max(2, min(MAX_FOLDS, n_groups)))
+    if frac.numerator == 0 or frac.numerator >= frac.denominator:
+        raise SplitError(f"cannot hold out {fraction:.0%} of only {n_groups} patients")
+    return frac.numerator, frac.denominator
+
+
+def held_out(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a patient-grouped, class-stratified part of about `fraction` of the rows."""
+    n_groups = len(np.unique(groups))
+    take, folds = _fold_plan(fraction, n_groups)
+    if n_groups < folds:
+        raise SplitError(f"only {n_groups} patients: too few to hold out {fraction:.0%} by patient")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    with warnings.catch_warnings():
+        # small classes get a per-partition presence check below, with a clearer message
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for i, (_, fold) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+            if i == take:
+                break
+            mask[fold] = True
+    return mask
+
+
+def split_partitions(
+    data: pd.DataFrame, classes: Sequence[str], test_fraction: float, val_fraction: float, seed: int
+) -> np.ndarray:
+    """Partition name per row: test first, then val out of the rest (both by patient, stratified by label)."""
+    _check_class_sizes(data, classes)
+    labels, groups = data["label"].to_numpy(), data["patient_id"].to_numpy()
+    test = held_out(labels, groups, test_fraction, seed)
+    rest = np.flatnonzero(~test)
+    val = np.zeros(len(data), dtype=bool)
+    val[rest[held_out(labels[rest], groups[rest], val_fraction, seed)]] = True
+    partition = np.where(test, "test", np.where(val, "val", "train")).astype(object)
+    check_patient_disjoint(data["patient_id"], partition)
+    _check_every_class_everywhere(data, partition, classes)
+    return partition
+
+
+def _check_class_sizes(data: pd.DataFrame, classes: Sequence[str]) -> None:
+    for cls in classes:
+        rows = data[data["label"] == cls]
+        patients = rows["patient_id"].nunique()
+        if patients < len(PARTITIONS):
+            raise SplitError(
+                f"class {cls!r} has only {patients} patient(s) ({len(rows)} images): at least "
+                f"{len(PARTITIONS)} are needed so that train, val and test each get one"
+            )
+
+
+def _check_every_class_everywhere(data: pd.DataFrame, partition: np.ndarray, classes: Sequence[str]) -> None:
+    for cls in classes:
+        in_class = (data["label"] == cls).to_numpy()
+        for name in PARTITIONS:
+            if not (in_class & (partition == name)).any():
+                patients = data["patient_id"][in_class].nunique()
+                raise SplitError(
+                    f"class {cls!r} ({in_class.sum()} images, {patients} patients) is too small to split: "
+                    f"no image of it fell into '{name}'; add data or lower the fractions"
+                )
+
+
+def check_patient_disjoint(patients: pd.Series, partition: np.ndarray) -> None:
+    """Raise if any patient has images in two partitions (leakage)."""
+    per_patient = pd.Series(partition, index=patients.to_numpy()).groupby(level=0).nunique()
+    shared = per_patient[per_patient > 1]
+    if len(shared):
+        raise SplitError(
+            f"{len(shared)} patients appear in more than one partition (e.g. {shared.index[0]!r})"
+        )
+
+
+def partition_summary(data: pd.DataFrame, partition: np.ndarray, classes: Sequence[str]) -> dict[str, dict]:
+    """Sizes and class counts of each partition, and the largest class-share deviation from the whole."""
+    overall = data["label"].value_counts(normalize=True).reindex(list(classes), fill_value=0)
+    out = {}
+    for name in PARTITIONS:
+        part = data[partition == name]
+        share = part["label"].value_counts(normalize=True).reindex(list(classes), fill_value=0)
+        out[name] = {
+            "images": len(part),
+            "exams": part["exam_id"].nunique(),
+            "patients": part["patient_id"].nunique(),
+            "fraction": round(len(part) / len(data), 4),
+            "classes": {c: int((part["label"] == c).sum()) for c in classes},
+            "max_class_share_deviation": round(float((share - overall).abs().max()), 4),
+        }
+    return out
