@@ -148,6 +148,7 @@ class AugmentParams(_Section):
     vflip: bool = False
     rotate_degrees: float = 5.0
     scale: float = 0.05
+    translate: float = 0.03  # fraction of the image side
     brightness: float = 0.1
     contrast: float = 0.1
 
@@ -162,6 +163,7 @@ class FinetuneParams(_Section):
     batch_size: int = 64
     max_epochs: int = 8
     patience: int = 10
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     workers: int = 2
     augment: AugmentParams = Field(default_factory=AugmentParams)
 

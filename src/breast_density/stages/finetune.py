@@ -1,0 +1,188 @@
+"""Stage finetune: train a timm ConvNeXt end to end on the harmonised images, predict the test split.
+
+Writes models/finetune/ (weights, resolved config, a copy of the harmonisation reference, so that
+`breast-density predict` is self-contained), data/processed/finetune/predictions.csv and the dvclive curves.
+A killed run resumes from models/finetune-resume/ when the configuration and the training images are
+unchanged; a finished run empties that folder, so a later change never resumes a stale run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from breast_density import paths
+from breast_density.data.datasets import HarmonizedImages
+from breast_density.io import atomic_path, read_csv, reset_dir, write_csv
+from breast_density.models.augment import eval_transform, train_transform
+from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
+from breast_density.models.devices import pick_device
+from breast_density.models.training import TrainSettings, fit, make_loader, predict_logits
+from breast_density.params import Params
+from breast_density.seeding import seed_everything
+from breast_density.stages import stage_setup
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FILE = "harmonize_reference.npy"
+CHECKPOINT_FILE = "checkpoint.pt"
+_ID_COLUMNS = ["image_id", "exam_id", "patient_id"]
+
+
+def _load_split(split_csv: Path, root: Path, class_names: list[str]) -> pd.DataFrame:
+    frame = read_csv(split_csv)
+    missing = sorted({*_ID_COLUMNS, "path", "label", "partition"} - set(frame.columns))
+    if missing:
+        raise ValueError(f"{split_csv}: missing columns {missing}")
+    unknown = sorted(set(frame["label"]) - set(class_names))
+    if unknown:
+        raise ValueError(f"{split_csv}: labels {unknown} are not in params.classes {class_names}")
+    frame["path"] = [str(root / p) for p in frame["path"]]
+    for part in ("train", "val", "test"):
+        if not (frame["partition"] == part).any():
+            raise ValueError(f"{split_csv}: the '{part}' partition is empty")
+    return frame
+
+
+def run_key(params: Params, frame: pd.DataFrame) -> str:
+    """Fingerprint of everything that shapes the trained weights: the finetune settings (except the
+    worker count, which does not change results), seed, classes, and the train/val rows and image bytes."""
+    settings = params.finetune.model_dump(exclude={"workers"})
+    digest = hashlib.sha256(
+        json.dumps(
+            {"finetune": settings, "seed": params.base.seed, "classes": params.class_names}, sort_keys=True
+        ).encode()
+    )
+    used = frame[frame["partition"].isin(["train", "val"])]
+    for row in used[["image_id", "label", "partition", "path"]].itertuples(index=False):
+        digest.update("\0".join(row[:3]).encode())
+        digest.update(Path(row.path).read_bytes())
+    return digest.hexdigest()
+
+
+def run(
+    params: Params,
+    split_csv: Path,
+    harmonize_dir: Path,
+    model_dir: Path,
+    predictions_csv: Path,
+    live_dir: Path | None,
+    resume_dir: Path,
+    *,
+    root: Path = Path("."),
+    after_epoch: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    cfg = params.finetune
+    class_names = params.class_names
+    seed_everything(params.base.seed)
+    frame = _load_split(split_csv, root, class_names)
+    reference = harmonize_dir / "reference.npy"
+    if not reference.is_file():
+        raise FileNotFoundError(f"{reference}: harmonisation reference missing (run the harmonize stage)")
+    parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
+    log.info("images: %s", {p: len(f) for p, f in parts.items()})
+
+    model = create_convnext(cfg.arch, len(class_names), pretrained=cfg.pretrained, checkpoint=cfg.checkpoint)
+    data_config = model_data_config(model, cfg.img_size)
+    norm = (cfg.img_size, data_config["mean"], data_config["std"], data_config["interpolation"])
+    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names)
+    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names)
+    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names)
+
+    settings = TrainSettings(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        batch_size=cfg.batch_size,
+        max_epochs=cfg.max_epochs,
+        patience=cfg.patience,
+        lr_schedule=cfg.lr_schedule,
+        workers=cfg.workers,
+        seed=params.base.seed,
+    )
+    device = pick_device()
+    log.info("training %s at %d px on %s", cfg.arch, cfg.img_size, device)
+    result = fit(
+        model,
+        train_set,
+        val_set,
+        settings,
+        device=device,
+        checkpoint_path=resume_dir / CHECKPOINT_FILE,
+        run_key=run_key(params, frame),
+        live_dir=live_dir,
+        after_epoch=after_epoch,
+    )
+
+    loader = make_loader(test_set, cfg.batch_size, 0, device)
+    logits, _ = predict_logits(model, loader, device)
+    probs = torch.softmax(logits, dim=1).numpy()
+    test = parts["test"]
+    predictions = test[[*_ID_COLUMNS, "partition"]].copy()
+    predictions["actual"] = test["label"]
+    predictions["predicted"] = [class_names[i] for i in probs.argmax(1)]
+    for i, name in enumerate(class_names):
+        predictions[f"p_{name}"] = probs[:, i].round(6)
+    write_csv(predictions_csv, predictions)
+    test_acc = float((predictions["actual"] == predictions["predicted"]).mean())
+
+    reset_dir(model_dir)
+    with atomic_path(model_dir / REFERENCE_FILE) as tmp:
+        shutil.copyfile(reference, tmp)
+    config = {
+        "kind": "finetune",
+        "arch": cfg.arch,
+        "img_size": cfg.img_size,
+        "class_names": class_names,
+        "data_config": data_config,
+        "harmonize": {
+            "size": params.harmonize.size,
+            "bit_depth": params.harmonize.bit_depth,
+            "reference_file": REFERENCE_FILE,
+        },
+        "training": {
+            **params.finetune.model_dump(exclude={"workers"}),
+            "seed": params.base.seed,
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "stopped_early": result.stopped_early,
+            "device": str(device),
+        },
+    }
+    save_bundle(model_dir, model, config)
+    # Outputs are complete: the checkpoint has served its purpose and must never resume a later run.
+    reset_dir(resume_dir)
+    summary = {
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "test_accuracy": test_acc,
+        "train_images_per_s": result.train_images_per_s,
+    }
+    log.info("finetune done: %s", summary)
+    return summary
+
+
+def main() -> None:
+    params = stage_setup("finetune")
+    run(
+        params,
+        split_csv=paths.stage_dir("split") / "split.csv",
+        harmonize_dir=paths.stage_dir("harmonize"),
+        model_dir=paths.model_dir("finetune"),
+        predictions_csv=paths.stage_dir("finetune") / "predictions.csv",
+        live_dir=paths.live_dir("finetune"),
+        resume_dir=paths.resume_dir("finetune"),
+    )
+
+
+if __name__ == "__main__":
+    main()
