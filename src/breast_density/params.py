@@ -80,6 +80,21 @@ class CohortParams(_Section):
     reader_noise: float = 0.0  # fraction of exams relabelled to an adjacent class
     repeat_patient_rate: float = 0.2  # fraction of exams that belong to a patient seen before
     class_prior: list[float] = Field(default_factory=lambda: [0.12, 0.21, 0.46, 0.21])
+    workers: int = 2  # processes rendering images (output does not depend on it)
+
+    @model_validator(mode="after")
+    def _check_cohort(self) -> CohortParams:
+        rates = ("text_noise", "no_statement_rate", "reader_noise", "repeat_patient_rate")
+        for name in rates:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"cohort.{name} must be within [0, 1]")
+        prior = self.class_prior
+        # The synthetic cohort always renders the four BI-RADS densities; data.label_map adapts other schemes.
+        if len(prior) != 4 or min(prior) < 0 or abs(sum(prior) - 1) > 1e-6:
+            raise ValueError(f"cohort.class_prior must be 4 weights >= 0 (A..D) summing to 1, got {prior}")
+        if self.exams < 1 or self.scale <= 0 or self.workers < 1:
+            raise ValueError("cohort.exams and cohort.workers must be >= 1 and cohort.scale > 0")
+        return self
 
 
 class IngestParams(_Section):
