@@ -1,0 +1,380 @@
+"""Load a CLIP model (BiomedCLIP or any open_clip model) with its preprocessing, tokenizer and logit scale.
+
+`model` (params ``embed.model``) is one of:
+
+* ``hf-hub:<org>/<repo>`` -- e.g. ``hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224``;
+  resolved from the local Hugging Face cache first, then the hub (never when ``HF_HUB_OFFLINE=1``);
+  ``revision`` pins a hub commit or tag.
+* a local directory, for machines without internet. It must hold the files of the hub repository:
+
+  - ``open_clip_config.json``  (``model_cfg`` + ``preprocess_cfg``)
+  - ``open_clip_pytorch_model.bin`` or ``open_clip_model.safetensors`` (the full CLIP weights)
+  - the text tokenizer, for a Hugging Face text tower: ``vocab.txt`` + ``tokenizer_config.json``
+    (``tokenizer.json`` / ``special_tokens_map.json`` when present)
+  - optionally ``config.json`` of the Hugging Face text model; for BiomedBERT a copy ships with this package.
+
+  Get them on a connected machine with ``huggingface-cli download <id> --local-dir DIR`` and copy DIR over.
+* an open_clip built-in architecture name (``ViT-B-32``) with ``pretrained`` = an open_clip tag or a
+  checkpoint file.
+* a built-in demo name (``demo-tiny-clip``): a tiny architecture with random (seeded) weights, for running the
+  pipeline offline; its outputs are meaningless as absolute numbers and are flagged ``untrained``.
+
+A model that cannot be found fails at once with `ModelNotAvailableError`, naming the fix; there is no
+retry loop and never a silent fallback to random weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+from open_clip.transform import PreprocessCfg, image_transform_v2
+
+log = logging.getLogger(__name__)
+
+HF_HUB_PREFIX = "hf-hub:"
+BIOMEDCLIP = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
+
+# Hub ids whose open_clip config ships with the package, so the architecture builds with no network.
+_BUNDLED_CLIP_CONFIGS = {
+    "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224": "biomedclip_open_clip_config.json",
+}
+# Hugging Face text towers whose transformers config ships with the package (BiomedBERT was renamed
+# from PubMedBERT; both names point at the same model).
+_BUNDLED_TEXT_CONFIGS = {
+    "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract": "biomedbert_base_uncased_abstract_config.json",
+    "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract": "biomedbert_base_uncased_abstract_config.json",
+}
+_WEIGHT_FILES = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth",
+)
+_TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+_HUB_FILES = ["open_clip_config.json", "config.json", *_WEIGHT_FILES, *_TOKENIZER_FILES]
+
+# Demo architectures: small enough to embed ~600 images in seconds on 2 CPU cores. The text tower uses
+# open_clip's built-in BPE tokenizer, which needs no download.
+DEMO_MODELS: dict[str, dict[str, Any]] = {
+    "demo-tiny-clip": {
+        "model_cfg": {
+            "embed_dim": 64,
+            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+            "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+        },
+        "preprocess_cfg": {},
+    },
+}
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The requested model (or its weights / tokenizer) is not available locally and cannot be fetched."""
+
+
+@dataclass
+class ClipBundle:
+    """A loaded CLIP model with what is needed to use it consistently."""
+
+    model: torch.nn.Module
+    preprocess: Callable[[Any], torch.Tensor]  # PIL RGB image -> normalised CHW tensor
+    tokenizer: Callable[[list[str]], torch.Tensor]
+    logit_scale: float  # exp of the learned temperature, multiplies cosine similarities
+    name: str
+    untrained: bool  # True for the demo models: random weights, results meaningless as absolute numbers
+    embed_dim: int
+    image_size: tuple[int, int]
+
+
+def _fix_hint(model: str) -> str:
+    repo = model.removeprefix(HF_HUB_PREFIX)
+    return (
+        f"Fix: on a machine with internet run `huggingface-cli download {repo} --local-dir DIR`, copy DIR "
+        "here and set embed.model to DIR in params.yaml (or unset HF_HUB_OFFLINE to download into the cache)."
+    )
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE read at call time: huggingface_hub only reads it at import."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    return value.upper() in {"1", "ON", "YES", "TRUE"} or bool(constants.HF_HUB_OFFLINE)
+
+
+def _resource(name: str) -> Path:
+    return Path(str(resources.files("breast_density.resources").joinpath(name)))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelNotAvailableError(f"{path}: unreadable model config ({err})") from None
+
+
+# --- locating files ---------------------------------------------------------------------------------------
+
+
+def _weights_in(directory: Path) -> Path | None:
+    return next((directory / f for f in _WEIGHT_FILES if (directory / f).is_file()), None)
+
+
+def _hub_snapshot(model: str, revision: str | None) -> Path:
+    """Local snapshot folder of an hf-hub model: the cache first, the hub only when online."""
+    from huggingface_hub import snapshot_download
+
+    repo = model.removeprefix(HF_HUB_PREFIX)
+    where = f"{model}" + (f" (revision {revision})" if revision else "")
+    try:
+        folder = Path(
+            snapshot_download(repo, revision=revision, allow_patterns=_HUB_FILES, local_files_only=True)
+        )
+        if (folder / "open_clip_config.json").is_file() and _weights_in(folder):
+            return folder
+    except Exception as err:  # any cache miss is handled the same way below
+        log.debug("%s not in the local Hugging Face cache: %s", where, err)
+    if hub_offline():
+        raise ModelNotAvailableError(
+            f"model {where} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. "
+            f"{_fix_hint(model)}"
+        )
+    log.info("downloading %s from the Hugging Face hub", where)
+    try:
+        folder = Path(snapshot_download(repo, revision=revision, allow_patterns=_HUB_FILES))
+    except Exception as err:
+        raise ModelNotAvailableError(
+            f"model {where} could not be downloaded: {err}. {_fix_hint(model)}"
+        ) from None
+    if not _weights_in(folder):
+        raise ModelNotAvailableError(
+            f"model {where} has no open_clip weights file ({', '.join(_WEIGHT_FILES)})"
+        )
+    return folder
+
+
+def _check_local_dir(directory: Path) -> None:
+    missing = []
+    if not (directory / "open_clip_config.json").is_file():
+        missing.append("open_clip_config.json")
+    if _weights_in(directory) is None:
+        missing.append(" or ".join(_WEIGHT_FILES[:3]))
+    if missing:
+        raise ModelNotAvailableError(
+            f"{directory}: model folder lacks {'; '.join(missing)}. It must hold the files of the hub "
+            f"repository (see breast_density.models.clip). {_fix_hint('<hub id>')}"
+        )
+
+
+# --- building the architecture ----------------------------------------------------------------------------
+
+
+def _text_config_source(name: str, directory: Path | None) -> str:
+    """Where transformers should read the text tower's config from, without touching the network."""
+    if directory is not None and (directory / "config.json").is_file():
+        return str(directory / "config.json")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return cached
+    if name in _BUNDLED_TEXT_CONFIGS:
+        return str(_resource(_BUNDLED_TEXT_CONFIGS[name]))
+    if hub_offline():
+        raise ModelNotAvailableError(
+            f"text model config '{name}' is not cached and HF_HUB_OFFLINE is set: put its config.json into "
+            f"the model folder. {_fix_hint(name)}"
+        )
+    return name
+
+
+def _instantiate(model_cfg: dict[str, Any], directory: Path | None = None) -> torch.nn.Module:
+    """The open_clip model class for a config, with no weights and no base-tower downloads."""
+    cfg = copy.deepcopy(model_cfg)
+    vision_cfg, text_cfg = cfg["vision_cfg"], cfg["text_cfg"]
+    if "timm_model_name" in vision_cfg:
+        vision_cfg["timm_model_pretrained"] = False
+    hf_text = "hf_model_name" in text_cfg
+    if hf_text:
+        text_cfg["hf_model_pretrained"] = False
+        # HFTextEncoder reads the transformers config by name; a file path keeps it offline.
+        text_cfg["hf_model_name"] = _text_config_source(text_cfg["hf_model_name"], directory)
+    custom_text = cfg.pop("custom_text", False) or hf_text
+    if "multimodal_cfg" in cfg:
+        raise ModelNotAvailableError("captioning (CoCa) models are not supported for embedding")
+    model_class = open_clip.CustomTextCLIP if custom_text else open_clip.CLIP
+    return model_class(**cfg)
+
+
+def _preprocess(model: torch.nn.Module, preprocess_cfg: dict[str, Any]) -> Callable:
+    merged = {**asdict(PreprocessCfg()), **preprocess_cfg}
+    merged["size"] = model.visual.image_size  # the model's own input size wins, as in open_clip
+    return image_transform_v2(PreprocessCfg(**merged), is_train=False)
+
+
+def _image_size(model: torch.nn.Module) -> tuple[int, int]:
+    size = model.visual.image_size
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def build_clip_architecture(model: str) -> torch.nn.Module:
+    """The model's architecture with random weights and no download (profile checks, tests).
+
+    Works offline for the demo models, the bundled BiomedCLIP config, local folders and open_clip built-ins.
+    """
+    if model in DEMO_MODELS:
+        return _instantiate(DEMO_MODELS[model]["model_cfg"])
+    directory = Path(model)
+    if not model.startswith(HF_HUB_PREFIX) and directory.is_dir():
+        cfg = _read_json(directory / "open_clip_config.json")
+        return _instantiate(cfg.get("model_cfg", cfg), directory)
+    if model.startswith(HF_HUB_PREFIX):
+        repo = model.removeprefix(HF_HUB_PREFIX)
+        if repo in _BUNDLED_CLIP_CONFIGS:
+            cfg = _read_json(_resource(_BUNDLED_CLIP_CONFIGS[repo]))
+            return _instantiate(cfg["model_cfg"])
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo, "open_clip_config.json")
+        if not isinstance(cached, str):
+            raise ModelNotAvailableError(
+                f"no open_clip config for {model} in the local cache. {_fix_hint(model)}"
+            )
+        cfg = _read_json(Path(cached))
+        return _instantiate(cfg["model_cfg"], Path(cached).parent)
+    cfg = open_clip.get_model_config(model)
+    if cfg is None:
+        raise ModelNotAvailableError(
+            f"unknown model '{model}': not a demo name, folder, hf-hub id or open_clip name"
+        )
+    return _instantiate(cfg)
+
+
+# --- tokenizers -------------------------------------------------------------------------------------------
+
+
+def _tokenizer(text_cfg: dict[str, Any], directory: Path | None, model: str) -> Callable:
+    context_length = text_cfg.get("context_length", 77)
+    name = text_cfg.get("hf_tokenizer_name")
+    if not name:
+        return open_clip.SimpleTokenizer(context_length=context_length)
+    kwargs = text_cfg.get("tokenizer_kwargs", {})
+    has_local = directory is not None and any(
+        (directory / f).is_file() for f in ("vocab.txt", "tokenizer.json")
+    )
+    source = str(directory) if has_local else name
+    try:
+        return open_clip.HFTokenizer(source, context_length=context_length, **kwargs)
+    except Exception as err:
+        raise ModelNotAvailableError(
+            f"tokenizer '{source}' of {model} is not available ({type(err).__name__}: {err}); put vocab.txt "
+            f"and tokenizer_config.json into the model folder. {_fix_hint(name)}"
+        ) from None
+
+
+# --- loading ----------------------------------------------------------------------------------------------
+
+
+def _finish(
+    model: torch.nn.Module, preprocess: Callable, tokenizer: Callable, name: str, untrained: bool, device
+) -> ClipBundle:
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    embed_dim = int(model.text_projection.shape[-1]) if hasattr(model, "text_projection") else None
+    if not embed_dim:
+        with torch.inference_mode():
+            h, w = _image_size(model)
+            embed_dim = int(model.encode_image(torch.zeros(1, 3, h, w, device=device)).shape[-1])
+    return ClipBundle(
+        model=model,
+        preprocess=preprocess,
+        tokenizer=tokenizer,
+        logit_scale=float(model.logit_scale.exp().item()),
+        name=name,
+        untrained=untrained,
+        embed_dim=embed_dim,
+        image_size=_image_size(model),
+    )
+
+
+def _load_folder(directory: Path, name: str, device) -> ClipBundle:
+    cfg = _read_json(directory / "open_clip_config.json")
+    model_cfg = cfg.get("model_cfg", cfg)
+    model = _instantiate(model_cfg, directory)
+    weights = _weights_in(directory)
+    log.info("loading %s weights from %s", name, weights)
+    try:
+        # strict: a config that does not match the weights is an error, never a partially random model.
+        open_clip.load_checkpoint(model, str(weights), strict=True)
+    except (RuntimeError, OSError, ValueError) as err:
+        raise ModelNotAvailableError(
+            f"{weights}: weights do not load into {name}'s architecture: {err}"
+        ) from None
+    tokenizer = _tokenizer(model_cfg["text_cfg"], directory, name)
+    return _finish(model, _preprocess(model, cfg.get("preprocess_cfg", {})), tokenizer, name, False, device)
+
+
+def _load_builtin(model: str, pretrained: str | None, device) -> ClipBundle:
+    if open_clip.get_model_config(model) is None:
+        raise ModelNotAvailableError(
+            f"unknown model '{model}': expected a demo name ({', '.join(DEMO_MODELS)}), an existing folder, "
+            f"'hf-hub:<org>/<repo>' or an open_clip architecture name"
+        )
+    if not pretrained:
+        raise ModelNotAvailableError(
+            f"open_clip model '{model}' needs weights: set embed.pretrained to a checkpoint file or an "
+            f"open_clip tag ({', '.join(open_clip.list_pretrained_tags_by_model(model)) or 'none known'})"
+        )
+    try:
+        clip, _, preprocess = open_clip.create_model_and_transforms(
+            model, pretrained=pretrained, require_pretrained=True, load_weights=True
+        )
+    except Exception as err:  # open_clip wraps download and tag errors in several types
+        hint = " (HF_HUB_OFFLINE is set and they are not cached)" if hub_offline() else ""
+        raise ModelNotAvailableError(
+            f"open_clip model {model} with weights '{pretrained}' could not be loaded{hint}: {err}. "
+            f"Fix: download the checkpoint on a connected machine and set embed.pretrained to the file."
+        ) from None
+    tokenizer = open_clip.get_tokenizer(model)
+    return _finish(clip, preprocess, tokenizer, model, False, device)
+
+
+def load_clip(
+    model: str,
+    *,
+    pretrained: str | None = None,
+    revision: str | None = None,
+    device: torch.device | str | None = None,
+) -> ClipBundle:
+    """Load `model` (see the module docstring for the accepted forms) in eval mode with frozen weights.
+
+    Demo models get random weights from the current torch RNG state (seed it first for reproducibility).
+    """
+    if model in DEMO_MODELS:
+        log.warning(
+            "embed.model=%s is a tiny UNTRAINED demo architecture (random, seeded weights): its embeddings "
+            "and zero-shot results are meaningless as absolute numbers; the paper profile uses BiomedCLIP.",
+            model,
+        )
+        spec = DEMO_MODELS[model]
+        clip = _instantiate(spec["model_cfg"])
+        tokenizer = _tokenizer(spec["model_cfg"]["text_cfg"], None, model)
+        return _finish(clip, _preprocess(clip, spec["preprocess_cfg"]), tokenizer, model, True, device)
+    if model.startswith(HF_HUB_PREFIX):
+        return _load_folder(_hub_snapshot(model, revision), model, device)
+    directory = Path(model)
+    if directory.is_dir():
+        _check_local_dir(directory)
+        return _load_folder(directory, model, device)
+    return _load_builtin(model, pretrained, device)

@@ -1,0 +1,42 @@
+"""Tiny harmonised-PNG cohort + split.csv for the embed / zeroshot / probe tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+CLASSES = ["A", "B", "C", "D"]
+
+
+def make_split(root: Path, per_class: int = 6, size: int = 48, seed: int = 0) -> Path:
+    """PNG images whose brightness grows with the class, split train/val/test; returns split.csv."""
+    rng = np.random.default_rng(seed)
+    images = root / "png"
+    images.mkdir(parents=True, exist_ok=True)
+    partitions = ["train"] * (per_class - 2) + ["val", "test"]
+    rows = []
+    for c, name in enumerate(CLASSES):
+        for i in range(per_class):
+            level = 40 + 50 * c
+            pixels = np.clip(rng.normal(level, 12, (size, size + 8)), 0, 255).astype(np.uint8)
+            path = images / f"{name}{i}.png"
+            cv2.imwrite(str(path), pixels)
+            rows.append(
+                {
+                    "image_id": f"img-{name}{i}",
+                    "exam_id": f"ex-{name}{i // 2}",
+                    "patient_id": f"pt-{name}{i // 2}",
+                    "laterality": "LR"[i % 2],
+                    "view": "CC",
+                    "vendor": "demo",
+                    "path": str(path),
+                    "label": name,
+                    "partition": partitions[i],
+                }
+            )
+    split = root / "split.csv"
+    pd.DataFrame(rows).to_csv(split, index=False)
+    return split
