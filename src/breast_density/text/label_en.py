@@ -1,0 +1,150 @@
+"""English vocabulary of the density statement (the primary extractor, run on the translated findings)."""
+
+from __future__ import annotations
+
+from breast_density.text.density_extraction import Extraction, Language, Rule, extract, fuzzy
+
+_S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-replaced", "ACR-d")
+
+# A code must end the phrase: "density a few mm" and "type 2 diabetes" are not density codes.
+_AFTER = (
+    r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–]|(?:and|or|with|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)"
+    r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
+    r"|of\s+(?:the\s+)?(?:acr|bi-?rads))\b))"
+)
+_KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
+_FILL = (
+    r"(?:[ \t:=(\-–]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr|bi[\s-]?rads"
+    r"|density|type|category|pattern|composition|class|grade|is)\b)"
+)
+_NUM_KEY = r"(?:acr|densit(?:y|ies)|dens\.)"
+
+# A descriptor that goes on to describe a lesion is not the breast composition ("a very dense mass").
+_NOT_LESION = (
+    r"(?![ \t]+(?:nodules?|mass(?:es)?|lesions?|(?:micro)?calcifications?|opacit(?:y|ies)|foc(?:us|i)"
+    r"|areas?|nodes?|lymph|cysts?|formations?|images?|structures?|shadows?))"
+)
+_FAT = r"(?:fatty|fat|adipose|lipomatous)"
+_DENSITY = r"densit(?:y|ies)"
+_OF_TISSUE = rf"{_S}(?:of{_S}(?:the{_S})?)?"  # "composed almost entirely of fatty tissue"
+_FIBRO = rf"(?:fibro-?glandular|{fuzzy('fibroglandular')}|glandular|fg)"
+_HETERO = rf"(?:{fuzzy('heterogeneously')}|{fuzzy('heterogeneous')}|heterog\.?)"
+
+RULES = (
+    # ACR / BI-RADS codes
+    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b(?!-\w){_AFTER}"),
+    Rule("code_number", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[1-4])(?![.,]\d)\b{_AFTER}"),
+    Rule("code_roman", rf"\bacr(?:{_FILL}){{0,4}}?\b(?P<code>iv|iii|ii|i)\b{_AFTER}"),
+    Rule("code_letter_first", r"\b(?P<code>[a-d])-(?:type|pattern)\b"),
+    Rule("code_letter_first", r"\b(?P<code>[b-d])[ \t]+(?:type|pattern)\b(?![ \t]+of\b)"),
+    # A: almost entirely fatty
+    Rule(
+        "desc_entirely_fatty",
+        rf"\b(?:(?:almost|nearly){_S})?(?:{fuzzy('entirely')}|{fuzzy('completely')}|totally|wholly)"
+        rf"{_OF_TISSUE}{_FAT}\b{_NOT_LESION}",
+        "A",
+    ),
+    Rule(
+        "desc_predominantly_fatty",
+        rf"\b(?:{fuzzy('predominantly')}|{fuzzy('predominately')}|mostly|mainly|largely|primarily)"
+        rf"{_OF_TISSUE}{_FAT}\b{_NOT_LESION}",
+        "A",
+    ),
+    Rule(
+        "desc_fatty_replaced", rf"\b{_FAT}{_S}(?:replaced|replacement|{fuzzy('involuted')}|involution)\b", "A"
+    ),
+    Rule(
+        "desc_fatty_breasts",
+        rf"\b{_FAT}{_S}(?:breasts?(?:{_S}(?:parenchyma|pattern|composition))?|parenchyma|(?:mammary{_S})?pattern"
+        r"|composition)\b",
+        "A",
+    ),
+    Rule(
+        "desc_fatty_predominance",
+        rf"\b(?:{fuzzy('predominance')}|{fuzzy('predominant')}){_S}(?:of{_S})?(?:the{_S})?{_FAT}\b"
+        rf"|\b{_FAT}{_S}{fuzzy('predominance')}\b",
+        "A",
+    ),
+    Rule("desc_breasts_are_fatty", rf"\b(?:breasts?|parenchyma){_S}(?:are|is){_S}{_FAT}\b{_NOT_LESION}", "A"),
+    # B: scattered areas of fibroglandular density
+    Rule(
+        "desc_scattered_fibroglandular",
+        rf"\b(?:{fuzzy('scattered')}|dispersed|isolated){_S}(?:areas?{_S}of{_S})?"
+        rf"{_FIBRO}(?:{_S}(?:{_DENSITY}|tissue|parenchyma|elements?))?\b"
+        rf"|\b{fuzzy('scattered')}{_S}(?:areas?{_S}of{_S})?{_DENSITY}\b",
+        "B",
+    ),
+    Rule(
+        "desc_fibroglandular_scattered",
+        rf"\b{_FIBRO}{_S}(?:{_DENSITY}|tissue|elements?|areas?)(?:{_S}(?:are|is))?{_S}"
+        rf"(?:{fuzzy('scattered')}|dispersed)\b",
+        "B",
+    ),
+    # C: heterogeneously dense
+    Rule("desc_heterogeneously_dense", rf"\b{_HETERO}{_S}(?:dense|dence)\b{_NOT_LESION}", "C"),
+    Rule("desc_dense_heterogeneous", rf"\bdense{_S}(?:and{_S})?{_HETERO}\b{_NOT_LESION}", "C"),
+    Rule("desc_heterogeneous_density", rf"\b{_HETERO}{_S}(?:{_FIBRO}{_S})?{_DENSITY}\b{_NOT_LESION}", "C"),
+    # D: extremely dense
+    Rule(
+        "desc_extremely_dense",
+        rf"\b(?:{fuzzy('extremely')}|very|highly|markedly|exceedingly|{fuzzy('extraordinarily')})"
+        rf"{_S}(?:dense|dence)\b{_NOT_LESION}",
+        "D",
+    ),
+    Rule("desc_extreme_density", rf"\bextreme{_S}{_DENSITY}\b{_NOT_LESION}", "D"),
+)
+
+GENERIC = (
+    rf"\bdense{_S}(?:breasts?(?:{_S}(?:tissue|parenchyma))?|parenchyma|(?:fibro)?glandular{_S}tissue|tissue)\b",
+    rf"\b(?:breasts?|parenchyma|breast{_S}tissue)(?:{_S}(?:are|is))?{_S}(?:not{_S}(?:very{_S})?)?dense\b",
+    rf"\b(?:breast|mammary){_S}(?:density|composition)\b",
+)
+
+DISTRACTORS = (
+    # asymmetries are findings, not composition
+    rf"\b(?:(?:focal|global|developing|new){_S})?asymmetr(?:ic|ical|y|ies)(?:{_S}(?:focal{_S})?{_DENSITY})?\b",
+    # attenuation of a lesion: isodense, hyperdense, fat density, soft-tissue density
+    rf"\b(?:iso|hyper|hypo){_S}?dens(?:e|ity|ities)\b",
+    rf"\b(?:high|low|equal|fat|water|soft{_S}tissue|fluid|calcific|metallic){_S}(?:dens(?:e|ity|ities))\b",
+    rf"\b(?:nodules?|mass(?:es)?|lesions?|cysts?|nodes?|calcifications?|opacit(?:y|ies))"
+    rf"(?:{_S}(?:that|which))?{_S}(?:is|are|appears?|seems?){_S}(?:\w+{_S})?dense\b",
+    rf"\b(?:nodules?|mass(?:es)?|lesions?|opacit(?:y|ies))(?:{_S}\w+){{0,2}}?{_S}of{_S}(?:\w+{_S}){{0,2}}?"
+    rf"{_DENSITY}\b",
+    # the BI-RADS assessment category (0-6, 4a-4c), never a density
+    r"\b(?:acr[\s-]*)?bi[\s-]?rads®?(?:[\s:\-]|assessment|category|cat\.)*[0-6][abc]?\b",
+    rf"(?<!{_DENSITY}[\s:\-]{{1,3}})\b(?:assessment|category|cat\.)[\s:\-]*[0-6][abc]?\b(?![ \t]*{_DENSITY})",
+    # unchanged density says nothing about which class
+    rf"\b(?:no|without){_S}(?:\w+{_S}){{0,2}}?changes?{_S}(?:in|of){_S}(?:the{_S})?(?:breast{_S}|mammary{_S})?"
+    rf"{_DENSITY}\b",
+    rf"\bincreased{_S}{_DENSITY}\b",
+)
+
+NEGATION_CUES = frozenset(
+    {"no", "not", "non", "without", "neither", "nor", "absence", "absent", "negative", "isn", "aren", "wasn"}
+)
+SCOPE_STOPPERS = frozenset(
+    {
+        "in", "within", "on", "at", "change", "changes", "changed", "mass", "masses", "lesion", "lesions",
+        "finding", "findings", "calcification", "calcifications", "nodule", "nodules", "malignancy",
+    }
+)  # fmt: skip
+
+ENGLISH = Language(
+    name="english",
+    rules=RULES,
+    generic=GENERIC,
+    distractors=DISTRACTORS,
+    negation_cues=NEGATION_CUES,
+    scope_stoppers=SCOPE_STOPPERS,
+    findings_headers=r"findings|description|report|results?",
+    fallback_headers=r"impressions?|conclusions?|assessment|opinion|diagnosis|summary|comments?",
+    other_headers=(
+        r"indications?|clinical\s+(?:history|information|data|indication)|history|reason\s+for\s+(?:exam|study)"
+        r"|technique|comparison|recommendations?|procedure"
+    ),
+)
+
+
+def extract_en(text: str) -> Extraction:
+    """Density outcome of an English report (findings first)."""
+    return extract(text, ENGLISH)
