@@ -16,6 +16,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import pandas as pd
+from tqdm import tqdm
+
 from breast_density.text.lexicon import NO_AGREEMENT, Agreement, Lexicon
 
 PROTECTED_WORDS = frozenset(
@@ -49,7 +52,7 @@ class Change:
 
 
 def normalize_text(
-    text: str, lexicon: Lexicon, *, max_edit_distance: int = 2, min_similarity: float = 75.0
+    text: str, lexicon: Lexicon, *, max_edit_distance: int = 2, min_similarity: float = 80.0
 ) -> tuple[str, list[Change]]:
     """Normalised report text (line structure kept) and the list of changes made."""
     changes: list[Change] = []
@@ -168,3 +171,33 @@ def _apply_case(original: str, target: str, stray: bool) -> str:
     if original[0].isupper():
         return target[0].upper() + target[1:]
     return target
+
+
+CORRECTION_COLUMNS = ["exam_id", "original", "corrected", "rule"]
+
+
+def normalize_reports(
+    reports: pd.DataFrame, lexicon: Lexicon, *, max_edit_distance: int = 2, min_similarity: float = 80.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalise the `text` column of a reports table; return it and the corrections log.
+
+    Rows keep every other column (given_label passes through); empty texts pass unchanged.
+    """
+    out = reports.copy()
+    texts, log_rows = [], []
+    for exam_id, text in tqdm(
+        zip(reports["exam_id"], reports["text"], strict=True),
+        total=len(reports),
+        desc="normalize",
+        unit="report",
+    ):
+        if not text.strip():
+            texts.append(text)
+            continue
+        fixed, changes = normalize_text(
+            text, lexicon, max_edit_distance=max_edit_distance, min_similarity=min_similarity
+        )
+        texts.append(fixed)
+        log_rows.extend((exam_id, c.original, c.corrected, c.rule) for c in changes)
+    out["text"] = texts
+    return out, pd.DataFrame(log_rows, columns=CORRECTION_COLUMNS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import re
 
+import pandas as pd
+
 from breast_density.text.lexicon import Lexicon, default_lexicon
 
 _CORE = re.compile(r"[^\W\d_]+")
@@ -76,3 +78,25 @@ def normalize_scores(
 
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
+
+
+def correction_summary(reports: pd.DataFrame, corrections: pd.DataFrame) -> dict:
+    """Corrections per report, overall and per rule (a combined rule 'case+spelling' counts for both)."""
+    with_text = int((reports["text"].str.strip() != "").sum())
+    per_exam = corrections.groupby("exam_id").size()
+    rules: dict[str, int] = {}
+    for rule, n in corrections["rule"].value_counts().items():
+        for part in str(rule).split("+"):
+            rules[part] = rules.get(part, 0) + int(n)
+    return {
+        "reports": len(reports),
+        "reports_with_text": with_text,
+        "reports_changed": int(per_exam.size),
+        "corrections": len(corrections),
+        "corrections_per_report": round(len(corrections) / with_text, 4) if with_text else 0.0,
+        "max_corrections_in_a_report": int(per_exam.max()) if per_exam.size else 0,
+        "corrections_per_rule": dict(sorted(rules.items())),
+        "corrections_per_report_per_rule": {
+            rule: round(n / with_text, 4) if with_text else 0.0 for rule, n in sorted(rules.items())
+        },
+    }

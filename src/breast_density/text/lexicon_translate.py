@@ -1,0 +1,152 @@
+"""Lexicon backend: phrase-based Spanish -> English translation from a curated phrase table.
+
+Greedy longest match, left to right, over tokens (words, numbers, placeholders, punctuation): at each word the
+longest table phrase starting there is replaced by its English side; words the table does not know (names,
+ACR letters, acronyms) pass through, and so do numbers, de-identification placeholders, punctuation and line
+breaks. Deterministic and offline; adding vocabulary means adding lines to the TSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PHRASES_RESOURCE = "phrases_es_en.tsv"
+_TOKEN = re.compile(
+    r"(?P<placeholder>\[[A-ZÁÉÍÓÚÑ_]+\])"
+    r"|(?P<number>\d+(?:[.,:/]\d+)*)"
+    r"|(?P<word>[^\W\d_]+(?:-[^\W\d_]+)*)"
+    r"|(?P<space>\s+)"
+    r"|(?P<punct>.)",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    kind: str  # placeholder | number | word | space | punct
+
+
+def tokenize(text: str) -> list[Token]:
+    return [Token(m.group(0), m.lastgroup or "punct") for m in _TOKEN.finditer(text)]
+
+
+def _key(tokens: list[Token]) -> tuple[str, ...]:
+    return tuple(t.text.lower() for t in tokens if t.kind != "space")
+
+
+@dataclass(frozen=True)
+class PhraseTable:
+    phrases: dict[tuple[str, ...], str]
+    max_len: int
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+
+def read_phrase_table(path: str | Path | None = None) -> PhraseTable:
+    """Load a phrase table TSV (Spanish TAB English, '#' comments); default: the shipped table."""
+    if path is None:
+        text = resources.files("breast_density.resources").joinpath(PHRASES_RESOURCE).read_text("utf-8")
+        source = f"breast_density/resources/{PHRASES_RESOURCE}"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: phrase table not found")
+        text, source = path.read_text("utf-8"), str(path)
+    phrases: dict[tuple[str, ...], str] = {}
+    lines = (ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+    for number, row in enumerate(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+        if len(row) != 2:
+            raise ValueError(f"{source}: entry {number}: expected 'spanish<TAB>english', got {row!r}")
+        key = _key(tokenize(unicodedata.normalize("NFC", row[0].strip())))
+        if not key:
+            raise ValueError(f"{source}: entry {number}: empty Spanish phrase")
+        if key in phrases:
+            raise ValueError(f"{source}: entry {number}: duplicate Spanish phrase {row[0]!r}")
+        phrases[key] = row[1].strip()
+    return PhraseTable(phrases, max(len(k) for k in phrases))
+
+
+@lru_cache(maxsize=4)
+def default_phrase_table() -> PhraseTable:
+    return read_phrase_table()
+
+
+def translate_text(text: str, table: PhraseTable) -> tuple[str, int]:
+    """English text and the number of Spanish words the table did not know (passed through)."""
+    tokens = tokenize(unicodedata.normalize("NFC", text))
+    content = [i for i, t in enumerate(tokens) if t.kind != "space"]
+    out: list[str] = []
+    unknown = 0
+    pos = 0  # index into `content`
+    last = 0  # index into `tokens` up to which the output is written
+    while pos < len(content):
+        start = content[pos]
+        if tokens[start].kind != "word":
+            pos += 1
+            continue
+        match_len, english = _longest(tokens, content, pos, table)
+        if match_len == 0:
+            unknown += 1
+            pos += 1
+            continue
+        end = content[pos + match_len - 1]
+        out.append("".join(t.text for t in tokens[last:start]))
+        out.append(_with_case([t for t in tokens[start : end + 1] if t.kind == "word"], english))
+        last = end + 1
+        pos += match_len
+    out.append("".join(t.text for t in tokens[last:]))
+    return _tidy("".join(out)), unknown
+
+
+def _longest(tokens: list[Token], content: list[int], pos: int, table: PhraseTable) -> tuple[int, str]:
+    for n in range(min(table.max_len, len(content) - pos), 0, -1):
+        span = [tokens[i] for i in content[pos : pos + n]]
+        if span[-1].kind == "punct" and n > 1:
+            continue  # a phrase ends on a word, so trailing punctuation stays in the text
+        english = table.phrases.get(_key(span))
+        if english is not None:
+            return n, english
+    return 0, ""
+
+
+def _with_case(words: list[Token], english: str) -> str:
+    if not english:
+        return english
+    # An all-capital title stays in capitals; a lone short acronym (NHC, ACR) does not force them.
+    if all(w.text.isupper() for w in words) and (len(words) > 1 or len(words[0].text) > 3):
+        return english.upper()
+    if words[0].text[0].isupper():
+        return english[0].upper() + english[1:]
+    return english
+
+
+def _tidy(text: str) -> str:
+    """Close gaps left by dropped words and restore sentence-initial capitals."""
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r"(?m)^[ \t]+| +(?=[,.;:)])", "", text)
+    return re.sub(r"(^|\.\s+|\n)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+
+
+def translate(texts: list[str], params: object | None = None) -> list[str]:
+    """Backend entry point of the translation registry (the lexicon backend has no settings)."""
+    table = default_phrase_table()
+    out, unknown, words = [], 0, 0
+    for text in texts:
+        english, n_unknown = translate_text(text, table)
+        out.append(english)
+        unknown += n_unknown
+        words += sum(t.kind == "word" for t in tokenize(text))
+    if words:
+        log.info("lexicon translation: %d of %d Spanish words not in the phrase table (kept)", unknown, words)
+    return out
