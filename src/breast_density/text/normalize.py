@@ -56,9 +56,7 @@ def normalize_text(
 ) -> tuple[str, list[Change]]:
     """Normalised report text (line structure kept) and the list of changes made."""
     changes: list[Change] = []
-    nfc = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").translate(_ODD_CHARS)
-    if nfc != text:
-        changes.extend(_diff_changes(text, nfc))
+    nfc = _unicode_changes(text, changes)
     lines = [_fix_spacing(line, changes) for line in nfc.split("\n")]
     out_lines = []
     for line in lines:
@@ -95,13 +93,21 @@ def _agreement(previous: str, following: str) -> Agreement:
     return Agreement(plural, feminine) if (plural, feminine) != (None, None) else NO_AGREEMENT
 
 
-def _diff_changes(before: str, after: str) -> list[Change]:
-    """One 'unicode' change per word whose characters changed under NFC / character mapping."""
-    b_words = before.split()
-    a_words = after.split()
-    if len(b_words) != len(a_words):  # odd spaces became real ones: log the text as a whole
-        return [Change(before, after, "unicode")]
-    return [Change(b, a, "unicode") for b, a in zip(b_words, a_words, strict=True) if b != a]
+def _unicode_changes(text: str, changes: list[Change]) -> str:
+    """NFC (one 'unicode' change per recomposed word), line endings, odd spaces and quotes (one each)."""
+    nfc = unicodedata.normalize("NFC", text)
+    changes.extend(
+        Change(b, a, "unicode") for b, a in zip(text.split(" "), nfc.split(" "), strict=True) if b != a
+    )
+    if "\r" in nfc:
+        changes.append(Change("\\r\\n", "\\n", "spacing"))
+        nfc = nfc.replace("\r\n", "\n").replace("\r", "\n")
+    for m in re.finditer("[" + re.escape("".join(chr(c) for c in _ODD_CHARS)) + "]", nfc):
+        left = re.search(r"\S*$", nfc[: m.start()]).group(0)
+        right = re.match(r"\S*", nfc[m.end() :]).group(0)
+        repl = _ODD_CHARS[ord(m.group(0))]
+        changes.append(Change(left + m.group(0) + right, left + repl + right, "unicode"))
+    return nfc.translate(_ODD_CHARS)
 
 
 def _fix_spacing(line: str, changes: list[Change]) -> str:
