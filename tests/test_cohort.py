@@ -1,0 +1,324 @@
+"""Embedded synthetic cohort: determinism, DICOM realism, vendors, class prior, density signal, noise, PHI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.pixels import apply_voi_lut
+from pydicom.uid import JPEG2000Lossless, RLELossless
+from scipy.stats import spearmanr
+
+from breast_density import cli
+from breast_density.cohort import generate
+from breast_density.cohort.generate import (
+    DENSITIES,
+    eligible_words,
+    generate_cohort,
+    plan_cohort,
+    write_reports,
+)
+from breast_density.cohort.phantom import sample_fraction
+from breast_density.cohort.vendors import MAMMO_FOR_PRESENTATION, VENDOR_NAMES, VENDORS
+from breast_density.io import read_csv
+from breast_density.params import CohortParams, ParamsError, parse_params
+
+SEED = 11
+# Uniform prior so every class shows up in a tiny cohort; the study prior is tested on a large text-only plan.
+TINY = CohortParams(
+    exams=20, scale=0.06, class_prior=[0.25, 0.25, 0.25, 0.25], reader_noise=0.2, repeat_patient_rate=0.3
+)
+TAGS = (
+    "Modality",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "PresentationIntentType",
+    "ViewPosition",
+    "ImageLaterality",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyDate",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Manufacturer",
+    "PixelSpacing",
+    "WindowCenter",
+    "WindowWidth",
+    "BitsStored",
+    "PhotometricInterpretation",
+)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cohort")
+    generate_cohort(TINY, SEED, root / "cohort", root / "cohort-truth", workers=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def images(cohort: Path) -> pd.DataFrame:
+    return read_csv(cohort / "cohort-truth/images.csv")
+
+
+@pytest.fixture(scope="module")
+def exams(cohort: Path) -> pd.DataFrame:
+    return read_csv(cohort / "cohort-truth/exams.csv")
+
+
+def _display(ds: pydicom.Dataset) -> np.ndarray:
+    """Standard display: VOI transform, then MONOCHROME1 inverted, so dense tissue is bright."""
+    shown = apply_voi_lut(ds.pixel_array, ds).astype(np.float64)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        shown = shown.max() + shown.min() - shown
+    return (shown - shown.min()) / max(np.ptp(shown), 1e-9)
+
+
+def test_same_seed_gives_identical_files_whatever_the_worker_count(cohort: Path, tmp_path: Path) -> None:
+    generate_cohort(TINY, SEED, tmp_path / "cohort", tmp_path / "cohort-truth", workers=1)
+    assert (tmp_path / "cohort/reports.csv").read_bytes() == (cohort / "cohort/reports.csv").read_bytes()
+    first = sorted(p.relative_to(cohort / "cohort") for p in (cohort / "cohort").rglob("*.dcm"))
+    second = sorted(p.relative_to(tmp_path / "cohort") for p in (tmp_path / "cohort").rglob("*.dcm"))
+    assert first == second and len(first) == 4 * TINY.exams
+    for rel in first:
+        assert (cohort / "cohort" / rel).read_bytes() == (tmp_path / "cohort" / rel).read_bytes(), rel
+    for name in ("exams.csv", "text_errors.csv", "phi.json"):
+        assert (cohort / "cohort-truth" / name).read_bytes() == (
+            tmp_path / "cohort-truth" / name
+        ).read_bytes()
+
+
+def test_another_seed_gives_another_cohort(cohort: Path, tmp_path: Path) -> None:
+    small = TINY.model_copy(update={"exams": 3})
+    generate_cohort(small, SEED + 1, tmp_path / "c", tmp_path / "t", workers=1)
+    other = read_csv(tmp_path / "c/reports.csv")["report"].tolist()
+    assert other != read_csv(cohort / "cohort/reports.csv")["report"].tolist()[:3]
+
+
+def test_layout_and_truth_columns_follow_the_contract(
+    cohort: Path, images: pd.DataFrame, exams: pd.DataFrame
+):
+    reports = read_csv(cohort / "cohort/reports.csv")
+    assert list(reports.columns) == ["exam_id", "patient_id", "report"]
+    assert list(exams.columns) == [
+        "exam_id",
+        "patient_id",
+        "density",
+        "density_reported",
+        "vendor",
+        "has_statement",
+        "statement_form",
+        "report_clean_es",
+        "report_en",
+    ]
+    assert list(images.columns) == [
+        "exam_id",
+        "laterality",
+        "view",
+        "vendor",
+        "path",
+        "fibroglandular_fraction",
+    ]
+    errors = read_csv(cohort / "cohort-truth/text_errors.csv")
+    assert list(errors.columns) == ["exam_id", "word_index", "original", "corrupted", "kind"]
+    assert reports["exam_id"].tolist() == exams["exam_id"].tolist()
+    assert (images.groupby("exam_id").size() == 4).all()
+    patient_of = dict(zip(reports["exam_id"], reports["patient_id"], strict=True))
+    for row in images.itertuples():
+        expected = (
+            cohort
+            / "cohort/dicom"
+            / patient_of[row.exam_id]
+            / row.exam_id
+            / f"{row.laterality}_{row.view}.dcm"
+        )
+        assert Path(row.path) == expected and expected.is_file()
+    assert reports["patient_id"].duplicated().any(), "no patient with a repeat exam"
+    assert not list(cohort.glob(".*partial")), "staging folders left behind"
+
+
+def test_every_dicom_reads_and_carries_the_mammography_tags(
+    images: pd.DataFrame, exams: pd.DataFrame
+) -> None:
+    patient_of = dict(zip(exams["exam_id"], exams["patient_id"], strict=True))
+    study_of: dict[str, str] = {}
+    sops = set()
+    for row in images.itertuples():
+        ds = pydicom.dcmread(row.path)
+        missing = [t for t in TAGS if t not in ds or ds[t].value in (None, "")]
+        assert not missing, f"{row.path}: missing {missing}"
+        assert ds.Modality == "MG" and ds.SOPClassUID == MAMMO_FOR_PRESENTATION
+        assert ds.PresentationIntentType == "FOR PRESENTATION"
+        assert (ds.ImageLaterality, ds.ViewPosition) == (row.laterality, row.view)
+        assert ds.PatientID == patient_of[row.exam_id] and ds.Manufacturer == row.vendor
+        assert study_of.setdefault(row.exam_id, ds.StudyInstanceUID) == ds.StudyInstanceUID
+        sops.add(ds.SOPInstanceUID)
+        pixels = ds.pixel_array
+        assert pixels.shape == (ds.Rows, ds.Columns)
+        assert int(pixels.max()) < 2**ds.BitsStored
+    assert len(sops) == len(images), "SOPInstanceUIDs are not unique"
+    assert len(set(study_of.values())) == len(study_of), "exams share a StudyInstanceUID"
+
+
+def test_vendor_profiles_differ_and_all_appear(images: pd.DataFrame) -> None:
+    assert set(images["vendor"]) == set(VENDOR_NAMES)
+    seen: dict[str, tuple] = {}
+    for row in images.drop_duplicates("vendor").itertuples():
+        ds = pydicom.dcmread(row.path)
+        ds.pixel_array  # noqa: B018 - decoding is the check
+        seen[row.vendor] = (
+            ds.file_meta.TransferSyntaxUID,
+            ds.PhotometricInterpretation,
+            ds.BitsStored,
+            round(ds.Rows / ds.Columns, 3),
+            float(ds.PixelSpacing[0]),
+        )
+    syntaxes = {s[0] for s in seen.values()}
+    assert {RLELossless, JPEG2000Lossless} <= syntaxes
+    assert "MONOCHROME1" in {s[1] for s in seen.values()}
+    assert {s[2] for s in seen.values()} == {12, 14, 16}
+    assert len({s[3] for s in seen.values()}) == len(VENDORS), "vendors share an aspect ratio"
+    assert len({s[4] for s in seen.values()}) == len(VENDORS), "vendors share a pixel spacing"
+
+
+def test_dense_tissue_is_bright_after_display_for_every_vendor(images: pd.DataFrame) -> None:
+    for vendor, group in images.groupby("vendor"):
+        brightness = [_display(pydicom.dcmread(p)).mean() for p in group["path"]]
+        rho = spearmanr(group["fibroglandular_fraction"].astype(float), brightness).statistic
+        assert rho > 0.6, f"{vendor}: displayed brightness does not follow density (rho={rho:.2f})"
+
+
+def test_breast_sits_against_the_chest_wall_of_its_side(images: pd.DataFrame) -> None:
+    for row in images.itertuples():
+        shown = _display(pydicom.dcmread(row.path))
+        band = max(2, shown.shape[1] // 10)
+        left, right = shown[:, :band].mean(), shown[:, -band:].mean()
+        assert (left > right) == (row.laterality == "L"), f"{row.path}: breast on the wrong side"
+
+
+def test_fibroglandular_fraction_rises_strictly_from_a_to_d(
+    images: pd.DataFrame, exams: pd.DataFrame
+) -> None:
+    density = images["exam_id"].map(dict(zip(exams["exam_id"], exams["density"], strict=True)))
+    means = images["fibroglandular_fraction"].astype(float).groupby(density).mean()
+    assert list(means.index) == list(DENSITIES)
+    assert all(np.diff(means.to_numpy()) > 0), means.to_dict()
+
+
+def test_adjacent_classes_overlap_in_fibroglandular_fraction() -> None:
+    rng = np.random.default_rng(0)
+    draws = {d: np.array([sample_fraction(rng, d) for _ in range(2000)]) for d in DENSITIES}
+    for lower, upper in itertools.pairwise(DENSITIES):
+        assert draws[lower].max() > draws[upper].min(), f"{lower} and {upper} do not overlap"
+        assert draws[lower].mean() < draws[upper].mean()
+
+
+def test_class_prior_matches_the_configuration() -> None:
+    cfg = CohortParams(exams=4000)
+    plan = plan_cohort(cfg, SEED)
+    counts = pd.Series([e.density for e in plan]).value_counts(normalize=True)
+    for density, expected in zip(DENSITIES, cfg.class_prior, strict=True):
+        assert counts[density] == pytest.approx(expected, abs=0.03), density
+
+
+def test_reader_noise_relabels_to_an_adjacent_class_at_the_configured_rate() -> None:
+    plan = plan_cohort(CohortParams(exams=3000, reader_noise=0.1), SEED)
+    true = np.array([DENSITIES.index(e.density) for e in plan])
+    reported = np.array([DENSITIES.index(e.density_reported) for e in plan])
+    changed = true != reported
+    assert changed.mean() == pytest.approx(0.1, abs=0.02)
+    assert (np.abs(true - reported)[changed] == 1).all()
+    assert not any(e.density != e.density_reported for e in plan_cohort(CohortParams(exams=500), SEED))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.3])
+def test_text_noise_appears_at_the_configured_rate(rate: float) -> None:
+    cfg = CohortParams(exams=150, text_noise=rate)
+    reports = write_reports(plan_cohort(cfg, SEED), cfg, SEED)
+    errors = sum(len(r.errors) for r in reports)
+    words = sum(eligible_words(r.clean_es) for r in reports)
+    assert errors / words == pytest.approx(rate, abs=0.02)
+    if rate == 0:
+        assert all(r.text == r.clean_es for r in reports)
+
+
+def test_statement_rate_follows_the_configuration() -> None:
+    plan = plan_cohort(CohortParams(exams=2000, no_statement_rate=0.17), SEED)
+    assert np.mean([e.has_statement for e in plan]) == pytest.approx(0.83, abs=0.03)
+
+
+def test_truth_errors_describe_the_exported_text(cohort: Path) -> None:
+    reports = read_csv(cohort / "cohort/reports.csv").set_index("exam_id")["report"]
+    errors = read_csv(cohort / "cohort-truth/text_errors.csv")
+    assert len(errors) > 0
+    for row in errors.itertuples():
+        assert row.corrupted.strip() == reports[row.exam_id].split()[int(row.word_index)]
+
+
+def test_phi_is_present_in_reports_and_dicom_headers(cohort: Path, images: pd.DataFrame) -> None:
+    phi = json.loads((cohort / "cohort-truth/phi.json").read_text(encoding="utf-8"))
+    text = "\n".join(read_csv(cohort / "cohort/reports.csv")["report"])
+    for key in ("names", "record_numbers", "dates"):
+        assert phi[key], key
+        assert all(value in text for value in phi[key]), f"some {key} missing from the report text"
+    for path in images["path"][::4]:
+        ds = pydicom.dcmread(path)
+        assert str(ds.PatientName) in phi["dicom_names"]
+        assert ds.PatientBirthDate in phi["birth_dates"] and ds.StudyDate in phi["exam_dates"]
+        assert ds.PatientID in phi["patient_ids"] and ds.AccessionNumber in phi["accession_numbers"]
+        assert ds.StudyInstanceUID in phi["uids"] and ds.SOPInstanceUID in phi["uids"]
+
+
+def test_failed_generation_keeps_the_previous_cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = TINY.model_copy(update={"exams": 2})
+    out, truth = tmp_path / "cohort", tmp_path / "truth"
+    generate_cohort(small, SEED, out, truth, workers=1)
+    before = (out / "reports.csv").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(generate, "render_images", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_cohort(small, SEED + 5, out, truth, workers=1)
+    assert (out / "reports.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort", "truth"]
+
+
+def test_cohort_params_are_validated() -> None:
+    with pytest.raises(ParamsError, match="class_prior"):
+        parse_params({"cohort": {"class_prior": [0.5, 0.5]}})
+    with pytest.raises(ParamsError, match="reader_noise"):
+        parse_params({"cohort": {"reader_noise": 1.5}})
+
+
+def test_command_writes_a_cohort_and_rejects_bad_options(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "export"
+    argv = ["cohort", "--exams", "2", "--scale", "0.05", "--workers", "1", "--out", str(out)]
+    assert cli.main([*argv, "--sheet", str(tmp_path / "sheet.png")]) == 0
+    assert len(list(out.rglob("*.dcm"))) == 8
+    assert (tmp_path / "export-truth/exams.csv").is_file()
+    assert (tmp_path / "sheet.png").stat().st_size > 10_000
+    assert cli.main(["cohort", "--exams", "2", "--scale", "-1", "--out", str(tmp_path / "bad")]) == 2
+    assert "scale" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_stage_writes_metrics_and_contact_sheet(tmp_path: Path) -> None:
+    from breast_density.stages import cohort as stage
+
+    params = parse_params({"cohort": {"exams": 6, "scale": 0.05, "workers": 1}})
+    metrics_path, plot = tmp_path / "metrics/cohort.json", tmp_path / "plots/cohort_examples.png"
+    metrics = stage.run(params, tmp_path / "raw/cohort", tmp_path / "raw/cohort-truth", metrics_path, plot)
+    assert json.loads(metrics_path.read_text()) == metrics
+    assert metrics["exams"] == 6 and metrics["images"] == 24
+    assert sum(metrics["exams_per_density"].values()) == 6
+    assert set(metrics["exams_per_vendor"]) == set(VENDOR_NAMES)
+    assert 0 <= metrics["statement_rate"] <= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
