@@ -207,6 +207,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     harmonize_dir = tmp_path / "harmonize"
     harmonize_dir.mkdir()
     np.save(harmonize_dir / "reference.npy", np.linspace(0, 1, BINS + 1))
+    np.savez(harmonize_dir / "vendor_cdfs.npz", v=np.linspace(0, 1, BINS + 1))
     out = {
         "model_dir": tmp_path / "models" / "finetune",
         "predictions_csv": tmp_path / "processed" / "predictions.csv",

@@ -25,6 +25,7 @@ from breast_density.io import atomic_path, read_csv, reset_dir, write_csv
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
 from breast_density.models.devices import pick_device
+from breast_density.models.prediction_frame import prediction_frame
 from breast_density.models.training import TrainSettings, fit, make_loader, predict_logits
 from breast_density.params import Params
 from breast_density.seeding import seed_everything
@@ -33,6 +34,7 @@ from breast_density.stages import stage_setup
 log = logging.getLogger(__name__)
 
 REFERENCE_FILE = "harmonize_reference.npy"
+VENDOR_CDFS_FILE = "harmonize_vendor_cdfs.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 _ID_COLUMNS = ["image_id", "exam_id", "patient_id"]
 
@@ -84,9 +86,13 @@ def run(
     class_names = params.class_names
     seed_everything(params.base.seed)
     frame = _load_split(split_csv, root, class_names)
-    reference = harmonize_dir / "reference.npy"
-    if not reference.is_file():
-        raise FileNotFoundError(f"{reference}: harmonisation reference missing (run the harmonize stage)")
+    # Copied into the model bundle so predict harmonises new images exactly like the training images.
+    harmonize_files = {REFERENCE_FILE: harmonize_dir / "reference.npy"}
+    if params.harmonize.match == "vendor":
+        harmonize_files[VENDOR_CDFS_FILE] = harmonize_dir / "vendor_cdfs.npz"
+    for source in harmonize_files.values():
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: harmonisation output missing (run the harmonize stage)")
     parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
     log.info("images: %s", {p: len(f) for p, f in parts.items()})
 
@@ -123,19 +129,14 @@ def run(
 
     loader = make_loader(test_set, cfg.batch_size, 0, device)
     logits, _ = predict_logits(model, loader, device)
-    probs = torch.softmax(logits, dim=1).numpy()
-    test = parts["test"]
-    predictions = test[[*_ID_COLUMNS, "partition"]].copy()
-    predictions["actual"] = test["label"]
-    predictions["predicted"] = [class_names[i] for i in probs.argmax(1)]
-    for i, name in enumerate(class_names):
-        predictions[f"p_{name}"] = probs[:, i].round(6)
+    predictions = prediction_frame(parts["test"], torch.softmax(logits, dim=1).numpy(), class_names)
     write_csv(predictions_csv, predictions)
     test_acc = float((predictions["actual"] == predictions["predicted"]).mean())
 
     reset_dir(model_dir)
-    with atomic_path(model_dir / REFERENCE_FILE) as tmp:
-        shutil.copyfile(reference, tmp)
+    for name, source in harmonize_files.items():
+        with atomic_path(model_dir / name) as tmp:
+            shutil.copyfile(source, tmp)
     config = {
         "kind": "finetune",
         "arch": cfg.arch,
@@ -145,7 +146,9 @@ def run(
         "harmonize": {
             "size": params.harmonize.size,
             "bit_depth": params.harmonize.bit_depth,
+            "match": params.harmonize.match,
             "reference_file": REFERENCE_FILE,
+            "vendor_cdfs_file": VENDOR_CDFS_FILE if VENDOR_CDFS_FILE in harmonize_files else None,
         },
         "training": {
             **params.finetune.model_dump(exclude={"workers"}),

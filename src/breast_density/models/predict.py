@@ -1,0 +1,242 @@
+"""`breast-density predict PATH...`: density of new DICOM/PNG files with the fine-tuned ConvNeXt or the probe.
+
+Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor CDFs,
+same size and bit depth as the training images), then the model. A file that cannot be read or masked is
+reported by name on stderr and makes the exit code non-zero; the other files are still classified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from breast_density import paths
+from breast_density.data.datasets import to_rgb_image
+from breast_density.imaging.decode import ImageReadError, is_raster, read_pixels
+from breast_density.imaging.dicom_header import scan_header
+from breast_density.imaging.harmonize import harmonize_image
+from breast_density.imaging.mask import MaskError
+from breast_density.io import read_json
+from breast_density.models.devices import autocast, pick_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Harmonization:
+    """What predict needs to reproduce the training images' harmonisation."""
+
+    reference: np.ndarray
+    vendor_cdfs: dict[str, np.ndarray] | None  # None: each image matched on its own histogram
+    size: int
+    bit_depth: int
+
+
+class Predictor:
+    """A loaded model: harmonised grayscale images -> class probabilities."""
+
+    class_names: list[str]
+    harmonization: Harmonization
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    # Same rule as data.datasets.load_grayscale_png, so 16-bit harmonisation is seen as in training.
+    return (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
+
+
+def _load_harmonization(model_dir: Path, settings: dict[str, Any]) -> Harmonization:
+    reference = np.load(model_dir / settings["reference_file"])
+    cdfs = None
+    if settings.get("match") == "vendor" and settings.get("vendor_cdfs_file"):
+        with np.load(model_dir / settings["vendor_cdfs_file"]) as data:
+            cdfs = {k: data[k] for k in data.files}
+    return Harmonization(reference, cdfs, int(settings["size"]), int(settings["bit_depth"]))
+
+
+class ConvNeXtPredictor(Predictor):
+    def __init__(self, model_dir: Path, device: torch.device) -> None:
+        from breast_density.models.augment import eval_transform
+        from breast_density.models.convnext import load_bundle
+
+        self.model, config = load_bundle(model_dir)
+        self.model.to(device)
+        self.device = device
+        self.class_names = list(config["class_names"])
+        data = config["data_config"]
+        self.transform = eval_transform(config["img_size"], data["mean"], data["std"], data["interpolation"])
+        self.harmonization = _load_harmonization(model_dir, config["harmonize"])
+
+    @torch.no_grad()
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        batch = torch.stack([self.transform(to_rgb_image(_as_uint8(img))) for img in images])
+        with autocast(self.device):
+            logits = self.model(batch.to(self.device))
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+class ProbePredictor(Predictor):
+    """Frozen CLIP image embedding + the linear probe. The probe bundle does not carry the harmonisation,
+    so the pipeline's current harmonize outputs and params are used (they produced the probe's data)."""
+
+    def __init__(self, model_dir: Path, device: torch.device) -> None:
+        from breast_density.models.clip import load_clip
+        from breast_density.models.probe import load_probe
+        from breast_density.params import load_params
+        from breast_density.seeding import seed_everything
+
+        self.probe, config = load_probe(model_dir)
+        self.class_names = list(config["classes"])
+        if config.get("untrained_embeddings"):
+            log.warning(
+                "the probe was trained on an untrained demo embedding model: predictions are arbitrary"
+            )
+        # Demo embedding models draw their weights from the seeded RNG, exactly as the embed stage does.
+        seed_everything(int(config["training"]["seed"]))
+        self.clip = load_clip(
+            config["embedding_model"],
+            pretrained=config.get("embedding_pretrained"),
+            revision=config.get("embedding_revision"),
+            device=device,
+        )
+        self.device = device
+        params = load_params(paths.PARAMS).harmonize
+        harmonize_dir = paths.stage_dir("harmonize")
+        self.harmonization = _load_harmonization(
+            harmonize_dir,
+            {
+                "reference_file": "reference.npy",
+                "vendor_cdfs_file": "vendor_cdfs.npz",
+                "match": params.match,
+                "size": params.size,
+                "bit_depth": params.bit_depth,
+            },
+        )
+
+    @torch.no_grad()
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        from breast_density.models.probe import predict_proba
+
+        batch = torch.stack([self.clip.preprocess(to_rgb_image(_as_uint8(img))) for img in images])
+        with autocast(self.device):
+            features = self.clip.model.encode_image(batch.to(self.device))
+        embeddings = torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
+        return predict_proba(self.probe, embeddings)
+
+
+def load_predictor(model_dir: str | Path, device: torch.device | None = None) -> Predictor:
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: no saved model (run `dvc repro` for that stage first)")
+    config = read_json(config_path)
+    device = device or pick_device()
+    if config.get("kind") == "finetune":
+        return ConvNeXtPredictor(model_dir, device)
+    if "embedding_model" in config:
+        return ProbePredictor(model_dir, device)
+    raise ValueError(f"{config_path}: neither a fine-tuned ConvNeXt nor a linear-probe bundle")
+
+
+def harmonize_file(
+    path: Path, harmonization: Harmonization, laterality: str | None = None, vendor: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Decode + harmonise one file as the pipeline did for training; (image, warnings).
+
+    Raises ImageReadError / MaskError (ValueErrors naming the file) on unusable input.
+    """
+    pixels = read_pixels(path)
+    notes: list[str] = []
+    header = None if is_raster(path) else scan_header(path)
+    side = laterality or (header.laterality if header else "")
+    # Without a laterality the breast mask alone decides the chest-wall side (reliable unless the breast
+    # fills the whole detector width).
+    source_cdf = None
+    if harmonization.vendor_cdfs is not None:
+        maker = vendor or (header.vendor if header else "")
+        source_cdf = harmonization.vendor_cdfs.get(maker)
+        if source_cdf is None:
+            notes.append(
+                f"vendor {maker or 'unknown'!r} is not one of the training vendors "
+                f"{sorted(harmonization.vendor_cdfs)}: matched on the image's own histogram instead"
+            )
+    try:
+        image = harmonize_image(
+            pixels, side, harmonization.reference, harmonization.size, harmonization.bit_depth, source_cdf
+        )
+    except MaskError as err:
+        raise ImageReadError(path, f"no breast found in the image ({err})") from None
+    return image, notes
+
+
+def predict_files(
+    predictor: Predictor, files: list[Path], laterality: str | None = None, vendor: str | None = None
+) -> list[dict[str, Any]]:
+    """One result per file: {file, density, probabilities, warnings} or {file, error}."""
+    results: list[dict[str, Any]] = []
+    ready: list[tuple[int, np.ndarray]] = []
+    for path in files:
+        try:
+            image, notes = harmonize_file(path, predictor.harmonization, laterality, vendor)
+        except ValueError as err:  # ImageReadError, MaskError: the message names the file
+            results.append({"file": str(path), "error": str(err)})
+            continue
+        results.append({"file": str(path), "warnings": notes})
+        ready.append((len(results) - 1, image))
+    if ready:
+        probs = predictor.probabilities([image for _, image in ready])
+        for (i, _), row in zip(ready, probs, strict=True):
+            results[i]["density"] = predictor.class_names[int(row.argmax())]
+            results[i]["probabilities"] = {
+                name: round(float(p), 4) for name, p in zip(predictor.class_names, row, strict=True)
+            }
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="PATH", help="DICOM or PNG/JPEG/TIFF files")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=paths.model_dir("finetune"),
+        help="saved model folder: models/finetune (default) or models/probe",
+    )
+    parser.add_argument(
+        "--laterality",
+        choices=["L", "R"],
+        help="breast side for raster files (DICOMs use ImageLaterality); by default the breast mask decides",
+    )
+    parser.add_argument(
+        "--vendor",
+        help="manufacturer for raster files, to use its harmonisation curve (DICOMs: Manufacturer)",
+    )
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    parser.add_argument("--json", action="store_true", help="print one JSON array instead of text")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    predictor = load_predictor(args.model, pick_device(args.device))
+    results = predict_files(predictor, args.files, args.laterality, args.vendor)
+    for r in results:
+        if "error" in r:
+            print(f"breast-density predict: error: {r['error']}", file=sys.stderr)
+        for note in r.get("warnings", []):
+            print(f"breast-density predict: warning: {r['file']}: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "density" in r:
+                probs = "  ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
+                print(f"{r['file']}\t{r['density']}\t{probs}")
+    return 1 if any("error" in r for r in results) else 0
