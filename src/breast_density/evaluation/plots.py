@@ -31,7 +31,7 @@ def plot_confusion(
     side = 2.2 + 0.9 * len(labels)
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.2, side), constrained_layout=True)
     sns.heatmap(
-        counts, ax=axes[0], annot=True, fmt="d", cmap="Blues", cbar=True, square=True,
+        counts, ax=axes[0], annot=True, fmt="d", cmap="Blues", vmin=0, cbar=True, square=True,
         xticklabels=labels, yticklabels=labels, linewidths=0.5, linecolor="white",
     )  # fmt: skip
     axes[0].set_title("counts")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from breast_density import paths
-from breast_density.evaluation.bootstrap import cluster_bootstrap_ci
-from breast_density.evaluation.metrics import classification_metrics, confusion_counts
+from breast_density.evaluation.metrics import confusion_counts
 from breast_density.evaluation.plots import plot_confusion
 from breast_density.evaluation.predictions import (
     check_same_truth,
@@ -21,6 +19,7 @@ from breast_density.evaluation.predictions import (
 )
 from breast_density.evaluation.results_table import Row, render_results, run_context
 from breast_density.evaluation.significance import pairwise_mcnemar
+from breast_density.evaluation.summary import evaluate_predictions, json_safe
 from breast_density.io import reset_dir, write_csv, write_json, write_text
 from breast_density.params import Params
 from breast_density.stages import stage_setup
@@ -54,15 +53,6 @@ def default_outputs() -> EvaluateOutputs:
     )
 
 
-def _finite(obj: object) -> object:
-    """JSON has no NaN: undefined values (a kappa with one class) become null."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) -> dict:
     """Evaluate every model in `predictions` (stage name -> predictions.csv); returns the metrics written."""
     classes = params.class_names
@@ -90,9 +80,7 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
     reset_dir(outputs.confusion_dir)
     for row in rows:
         df = sections[row.key]
-        section = classification_metrics(df["actual"], df["predicted"], classes)
-        section["n_clusters"] = int(df[unit].nunique())
-        section["ci"] = cluster_bootstrap_ci(
+        section = evaluate_predictions(
             df["actual"],
             df["predicted"],
             df[unit],
@@ -135,7 +123,7 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
         cluster_unit=unit,
         resamples=cfg.bootstrap_resamples,
     )
-    report = _finite(report)
+    report = json_safe(report)
     write_text(outputs.results, markdown)
     write_json(outputs.metrics, report)
     return report
