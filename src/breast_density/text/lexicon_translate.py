@@ -90,6 +90,7 @@ def translate_text(text: str, table: PhraseTable) -> tuple[str, int]:
     unknown = 0
     pos = 0  # index into `content`
     last = 0  # index into `tokens` up to which the output is written
+    capital = False  # a dropped capitalised word ('Se ...') hands its capital to what follows
     while pos < len(content):
         start = content[pos]
         if tokens[start].kind != "word":
@@ -97,12 +98,22 @@ def translate_text(text: str, table: PhraseTable) -> tuple[str, int]:
             continue
         match_len, english = _longest(tokens, content, pos, table)
         if match_len == 0:
+            if capital:
+                word = tokens[start].text
+                tokens[start] = Token(word[0].upper() + word[1:], "word")
             unknown += 1
             pos += 1
+            capital = False
             continue
         end = content[pos + match_len - 1]
+        words = [t for t in tokens[start : end + 1] if t.kind == "word"]
         out.append("".join(t.text for t in tokens[last:start]))
-        out.append(_with_case([t for t in tokens[start : end + 1] if t.kind == "word"], english))
+        english = _with_case(words, english)
+        if capital and english:
+            english, capital = english[0].upper() + english[1:], False
+        elif not english:
+            capital = words[0].text[0].isupper()
+        out.append(english)
         last = end + 1
         pos += match_len
     out.append("".join(t.text for t in tokens[last:]))
@@ -132,10 +143,9 @@ def _with_case(words: list[Token], english: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    """Close gaps left by dropped words and restore sentence-initial capitals."""
+    """Close the gaps left by dropped words."""
     text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r"(?m)^[ \t]+| +(?=[,.;:)])", "", text)
-    return re.sub(r"(^|\.\s+|\n)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+    return re.sub(r"(?m)^[ \t]+| +(?=[,.;:)])", "", text)
 
 
 def translate(texts: list[str], params: object | None = None) -> list[str]:
