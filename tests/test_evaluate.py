@@ -295,6 +295,9 @@ def test_prediction_file_problems_are_named(tmp_path):
     path.write_text("image_id,partition,actual,predicted\n1,test,A,B\n1,test,A,A\n")
     with pytest.raises(ValueError, match="more than once"):
         load_predictions(path, ["A", "B"], "probe")
+    path.write_text("image_id,partition,actual,predicted\n1,test,,B\n")
+    with pytest.raises(ValueError, match="1 row\\(s\\) with an empty 'actual'"):
+        load_predictions(path, ["A", "B"], "probe")
 
 
 def test_models_scored_against_different_truth_is_an_error(tmp_path):

@@ -32,6 +32,9 @@ def load_predictions(path: str | Path, classes: Sequence[str], stage: str) -> pd
     if len(dupes):
         raise ValueError(f"{path}: {len(dupes)} image_id(s) predicted more than once, e.g. {dupes[0]!r}")
     for column in ("actual", "predicted"):
+        empty = int((df[column] == "").sum())
+        if empty:
+            raise ValueError(f"{path}: {empty} row(s) with an empty '{column}' class")
         unknown = sorted(set(df[column]) - set(classes))
         if unknown:
             raise ValueError(
