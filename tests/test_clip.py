@@ -1,5 +1,6 @@
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -17,6 +18,7 @@ from breast_density.models.clip import (
 )
 from breast_density.models.devices import autocast, pick_device
 from breast_density.models.embedding import class_text_embeddings, embed_images, embed_texts
+from breast_density.params import read_yaml_mapping
 from clip_fixtures import make_split
 
 
@@ -138,12 +140,14 @@ def test_open_clip_name_without_weights_is_refused():
         load_clip("no-such-model")
 
 
-def test_biomedclip_architecture_builds_offline(no_network, monkeypatch, tmp_path):
+def test_paper_profile_model_builds_offline_as_biomedclip(no_network, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    model = build_clip_architecture(BIOMEDCLIP)
+    paper = read_yaml_mapping(Path(__file__).parents[1] / "profiles" / "paper.yaml")
+    assert paper["embed"]["model"] == BIOMEDCLIP
+    model = build_clip_architecture(paper["embed"]["model"])
     assert isinstance(model, open_clip.CustomTextCLIP)
     trunk = model.visual.trunk
     assert trunk.patch_embed.patch_size == (16, 16) and trunk.embed_dim == 768 and len(trunk.blocks) == 12

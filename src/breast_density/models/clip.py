@@ -226,22 +226,17 @@ def _image_size(model: torch.nn.Module) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else tuple(size)
 
 
-def build_clip_architecture(model: str) -> torch.nn.Module:
-    """The model's architecture with random weights and no download (profile checks, tests).
-
-    Works offline for the demo models, the bundled BiomedCLIP config, local folders and open_clip built-ins.
-    """
+def _architecture_config(model: str) -> tuple[dict[str, Any], Path | None]:
+    """(open_clip config with model_cfg / preprocess_cfg, folder it came from), without any download."""
     if model in DEMO_MODELS:
-        return _instantiate(DEMO_MODELS[model]["model_cfg"])
+        return DEMO_MODELS[model], None
     directory = Path(model)
     if not model.startswith(HF_HUB_PREFIX) and directory.is_dir():
-        cfg = _read_json(directory / "open_clip_config.json")
-        return _instantiate(cfg.get("model_cfg", cfg), directory)
+        return _read_json(directory / "open_clip_config.json"), directory
     if model.startswith(HF_HUB_PREFIX):
         repo = model.removeprefix(HF_HUB_PREFIX)
         if repo in _BUNDLED_CLIP_CONFIGS:
-            cfg = _read_json(_resource(_BUNDLED_CLIP_CONFIGS[repo]))
-            return _instantiate(cfg["model_cfg"])
+            return _read_json(_resource(_BUNDLED_CLIP_CONFIGS[repo])), None
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(repo, "open_clip_config.json")
@@ -249,14 +244,42 @@ def build_clip_architecture(model: str) -> torch.nn.Module:
             raise ModelNotAvailableError(
                 f"no open_clip config for {model} in the local cache. {_fix_hint(model)}"
             )
-        cfg = _read_json(Path(cached))
-        return _instantiate(cfg["model_cfg"], Path(cached).parent)
+        return _read_json(Path(cached)), Path(cached).parent
     cfg = open_clip.get_model_config(model)
     if cfg is None:
         raise ModelNotAvailableError(
             f"unknown model '{model}': not a demo name, folder, hf-hub id or open_clip name"
         )
-    return _instantiate(cfg)
+    return {"model_cfg": cfg}, None
+
+
+def build_clip_architecture(model: str) -> torch.nn.Module:
+    """The model's architecture with random weights and no download (profile checks, tests).
+
+    Works offline for the demo models, the bundled BiomedCLIP config, local folders and open_clip built-ins.
+    """
+    cfg, directory = _architecture_config(model)
+    return _instantiate(cfg.get("model_cfg", cfg), directory)
+
+
+def architecture_bundle(model: str, device: torch.device | str | None = None) -> ClipBundle:
+    """Random-weight bundle of `model` with its real preprocessing, for throughput benchmarks (no weights).
+
+    Flagged untrained. Its tokenizer is the real one when available offline, else one that raises.
+    """
+    cfg, directory = _architecture_config(model)
+    model_cfg = cfg.get("model_cfg", cfg)
+    clip = _instantiate(model_cfg, directory)
+    try:
+        tokenizer = _tokenizer(model_cfg["text_cfg"], directory, model)
+    except ModelNotAvailableError as err:
+        message = str(err)
+
+        def tokenizer(texts: list[str]) -> torch.Tensor:
+            raise ModelNotAvailableError(message)
+
+    preprocess = _preprocess(clip, cfg.get("preprocess_cfg", {}))
+    return _finish(clip, preprocess, tokenizer, model, True, device)
 
 
 # --- tokenizers -------------------------------------------------------------------------------------------
@@ -291,7 +314,10 @@ def _finish(
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    embed_dim = int(model.text_projection.shape[-1]) if hasattr(model, "text_projection") else None
+    # the shared embedding width is declared differently per tower type; a forward is the last resort
+    embed_dim = getattr(model.visual, "output_dim", None) or getattr(
+        getattr(model, "text", None), "output_dim", 0
+    )
     if not embed_dim:
         with torch.inference_mode():
             h, w = _image_size(model)
@@ -367,10 +393,7 @@ def load_clip(
             "and zero-shot results are meaningless as absolute numbers; the paper profile uses BiomedCLIP.",
             model,
         )
-        spec = DEMO_MODELS[model]
-        clip = _instantiate(spec["model_cfg"])
-        tokenizer = _tokenizer(spec["model_cfg"]["text_cfg"], None, model)
-        return _finish(clip, _preprocess(clip, spec["preprocess_cfg"]), tokenizer, model, True, device)
+        return architecture_bundle(model, device)
     if model.startswith(HF_HUB_PREFIX):
         return _load_folder(_hub_snapshot(model, revision), model, device)
     directory = Path(model)
