@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from breast_density.imaging.decode import ImageReadError, read_pixels
 from breast_density.imaging.harmonize import (
     BINS,
     check_reference,
@@ -20,6 +21,8 @@ from breast_density.imaging.harmonize import (
     unit_histogram,
     vendor_disagreement,
 )
+from breast_density.imaging.mask import downsample
+from breast_density.imaging.reduced import read_reduced
 from breast_density.io import read_csv, read_json
 from breast_density.params import parse_params
 from breast_density.stages import harmonize as stage
@@ -184,3 +187,23 @@ def test_stage_rejects_unknown_reference_vendor(tmp_path):
     params = parse_params({"harmonize": {"size": 64, "workers": 1, "reference": "nobody"}})
     with pytest.raises(ValueError, match=r"nobody.*vendors: \['mono1', 'mono2'\]"):
         stage.run(params, images_csv, tmp_path / "h", tmp_path / "m.json", tmp_path / "p.png")
+
+
+@pytest.mark.parametrize("vendor", ["mono2", "mono1"])
+def test_reduced_decode_matches_full_decode_then_downsample(tmp_path, vendor):
+    image, _, _ = phantom(shape=(600, 480), density=0.4, seed=2)
+    stored, photometric = stored_for(image, vendor)
+    path = write_dicom(tmp_path / "a.dcm", stored, photometric, vendor)
+    fast = read_reduced(path, 128).astype(float)
+    slow = downsample(read_pixels(path), 128).astype(float)
+    assert fast.shape == slow.shape
+    assert np.abs(fast - slow).mean() < 0.005 * 65535
+
+
+def test_reduced_decode_raises_named_errors(tmp_path):
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"\0" * 10)
+    with pytest.raises(ImageReadError, match=r"bad\.dcm"):
+        read_reduced(bad, 64)
+    with pytest.raises(ImageReadError, match="missing"):
+        read_reduced(tmp_path / "none.dcm", 64)

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from breast_density.imaging.decode import ImageReadError, read_pixels
+from breast_density.imaging.decode import ImageReadError
 from breast_density.imaging.harmonize import (
     breast_histogram,
     harmonize_details,
@@ -25,6 +25,7 @@ from breast_density.imaging.harmonize import (
     unit_histogram,
 )
 from breast_density.imaging.mask import MaskError
+from breast_density.imaging.reduced import read_reduced
 from breast_density.io import write_bytes
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
 def _reference_one(task: ImageTask, size: int) -> ImageResult:
     start = time.perf_counter()
     try:
-        prepared = prepare(read_pixels(task.path), task.laterality, size)
+        prepared = prepare(read_reduced(task.path, 2 * size), task.laterality, size)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
     return ImageResult(task=task, cdf=image_cdf(prepared), seconds=time.perf_counter() - start)
@@ -90,7 +91,7 @@ def _harmonize_one(task: ImageTask) -> ImageResult:
     source_cdf = None if config.source_cdfs is None else config.source_cdfs.get(task.vendor)
     try:
         result = harmonize_details(
-            read_pixels(task.path),
+            read_reduced(task.path, 2 * config.size),
             task.laterality,
             config.reference,
             config.size,
