@@ -116,6 +116,8 @@ def test_normalize_scores_counts_and_alignment():
     assert (s["density_corrupted"], s["density_restored"]) == (2, 2)  # heterogéneamente, patrón
     assert s["unaligned"] == 3  # the name, replaced by one placeholder, drops out
     assert s["uncorrupted"] == 5 and s["overcorrected"] == 1  # graso -> grasa
+    same_length = normalize_scores(["NHC: 1234. Mamas"], ["NHC: 1234. Mamas"], ["NHC: [NHC]. Mamas"])
+    assert (same_length["unaligned"], same_length["overcorrected"], same_length["uncorrupted"]) == (1, 0, 2)
     with pytest.raises(ValueError, match="parallel"):
         normalize_scores(clean, noisy, normalized[:1])
 

@@ -2,7 +2,8 @@
 
 Word positions are whitespace tokens. The noisy text has the same tokens as the clean one (the cohort's noise
 never splits or merges words); the normalised text is aligned to the clean text with difflib, so tokens that
-de-identification replaced (a three-word name -> [NOMBRE]) fall out of the counts instead of shifting them.
+de-identification replaced (a three-word name -> [NOMBRE]) fall out of the counts instead of shifting them,
+and so does any clean word whose normalised counterpart is a placeholder ('unaligned' counts both).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 from breast_density.text.lexicon import Lexicon, default_lexicon
 
 _CORE = re.compile(r"[^\W\d_]+")
+_PLACEHOLDER = re.compile(r"\[[A-ZÁÉÍÓÚÑ_]+\]")
 
 
 def _aligned(clean: list[str], other: list[str]) -> dict[int, str]:
@@ -53,7 +55,8 @@ def normalize_scores(
             raise ValueError(
                 "a noisy text does not have the clean text's word count; positions are undefined"
             )
-        z_map = _aligned(c_tok, z_tok)
+        # Words that de-identification replaced are not normalisation's doing: they drop out of the counts.
+        z_map = {i: t for i, t in _aligned(c_tok, z_tok).items() if not _PLACEHOLDER.search(t)}
         counts["unaligned"] += len(c_tok) - len(z_map)
         for i, word in enumerate(c_tok):
             if i not in z_map:
