@@ -138,6 +138,8 @@ def test_open_clip_name_without_weights_is_refused():
         load_clip("ViT-B-32")
     with pytest.raises(ModelNotAvailableError, match="unknown model"):
         load_clip("no-such-model")
+    with pytest.raises(ModelNotAvailableError, match=r"No folder .*hf-hub:microsoft/x"):
+        load_clip("microsoft/x")
 
 
 def test_paper_profile_model_builds_offline_as_biomedclip(no_network, monkeypatch, tmp_path):
@@ -169,3 +171,23 @@ def test_device_helpers_fall_back_to_cpu():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             pick_device("cuda")
+
+
+def test_hub_model_resolves_from_the_local_cache_offline(demo, monkeypatch, tmp_path, no_network):
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "cache" / "models--lab--tiny-clip"
+    (repo / "snapshots").mkdir(parents=True)
+    _save_as_folder(demo, repo / "snapshots" / commit)  # the layout huggingface_hub's cache uses
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    loaded = load_clip("hf-hub:lab/tiny-clip")
+    assert not loaded.untrained and loaded.name == "hf-hub:lab/tiny-clip"
+    for key, value in demo.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    with pytest.raises(ModelNotAvailableError, match="revision v2"):
+        load_clip("hf-hub:lab/tiny-clip", revision="v2")
+    assert not no_network

@@ -353,9 +353,13 @@ def _load_folder(directory: Path, name: str, device) -> ClipBundle:
 
 def _load_builtin(model: str, pretrained: str | None, device) -> ClipBundle:
     if open_clip.get_model_config(model) is None:
+        looks_like_path = "/" in model or "\\" in model or model.startswith(".")
+        hint = (
+            f" No folder '{model}' exists; for a hub model write 'hf-hub:{model}'." if looks_like_path else ""
+        )
         raise ModelNotAvailableError(
             f"unknown model '{model}': expected a demo name ({', '.join(DEMO_MODELS)}), an existing folder, "
-            f"'hf-hub:<org>/<repo>' or an open_clip architecture name"
+            f"'hf-hub:<org>/<repo>' or an open_clip architecture name.{hint}"
         )
     if not pretrained:
         raise ModelNotAvailableError(
