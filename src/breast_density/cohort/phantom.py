@@ -8,6 +8,7 @@ vendors.py turns them into stored DICOM values. Everything is vectorised numpy/O
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -60,17 +61,24 @@ def power_law_noise(
     rng: np.random.Generator, shape: tuple[int, int], beta: float, f0: float = 0.0
 ) -> np.ndarray:
     """Zero-mean, unit-variance field with power spectrum ~ (f^2 + f0^2)^(-beta/2), f in cycles/pixel."""
+    amp = _amplitude(shape, beta, f0)
+    re_im = rng.standard_normal((2, *amp.shape), dtype=np.float32)
+    field = np.fft.irfft2(amp * (re_im[0] + 1j * re_im[1]), s=shape).astype(np.float32)
+    field -= field.mean()
+    field /= field.std() + 1e-12
+    return field
+
+
+@lru_cache(maxsize=64)
+def _amplitude(shape: tuple[int, int], beta: float, f0: float) -> np.ndarray:
     h, w = shape
     fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
     fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
     f2 = fx * fx + fy * fy + np.float32(f0 * f0)
     f2[0, 0] = np.inf  # no DC: the mean is set by the caller
     amp = f2 ** np.float32(-beta / 4)
-    spec = amp * (rng.standard_normal(amp.shape, dtype=np.float32) + 1j * rng.standard_normal(amp.shape))
-    field = np.fft.irfft2(spec, s=(h, w)).astype(np.float32)
-    field -= field.mean()
-    field /= field.std() + 1e-12
-    return field
+    amp.flags.writeable = False  # shared between calls
+    return amp
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], beta: float, f0: float = 0.0) -> np.ndarray:
