@@ -10,7 +10,7 @@ _S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-r
 _AFTER = (
     r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–]|(?:and|or|with|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)"
     r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
-    r"|of\s+(?:the\s+)?(?:acr|bi-?rads))\b))"
+    r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition)))\b))"
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
 _FILL = (
