@@ -38,6 +38,9 @@ LEX = default_lexicon()
         ("tejido grasi", "tejido graso"),  # gender agreement breaks the graso/grasa tie
         ("densidad grasi", "densidad grasa"),
         ("Mamografía\u00a0bilateral", "Mamografía bilateral"),
+        ("Dens. mamaria tipo B. Nódulo en mama dcha. Sin cambios.",
+         "Densidad mamaria tipo B. Nódulo en mama derecha. Sin cambios."),
+        ("Nódulo en la mama izq. de 5 mm.", "Nódulo en la mama izquierda de 5 mm."),
     ],
 )  # fmt: skip
 def test_fixes_hand_made_corruptions(noisy, expected):

@@ -70,7 +70,19 @@ def test_unknown_words_pass_through_and_case_follows_the_source():
     ],
 )
 def test_density_vocabulary_translates(es, needle):
-    assert needle in translate_text(es, TABLE)[0]
+    assert needle.lower() in translate_text(es, TABLE)[0].lower()
+
+
+def test_a_class_letter_is_not_the_preposition_a():
+    assert (
+        translate_text("Densidad mamaria: categoría A del ACR.", TABLE)[0]
+        == "Breast density: category A of the ACR."
+    )
+    assert translate_text("Densidad ACR A. Tipo a.", TABLE)[0] == "Density ACR A. Type a."
+    assert translate_text("DENSIDAD MAMARIA TIPO A.", TABLE)[0] == "BREAST DENSITY TYPE A."
+    assert translate_text("A la exploración, nódulo a las 10 horas.", TABLE)[0] == (
+        "On examination, nodule at 10 o'clock."
+    )
 
 
 def test_bad_phrase_tables_are_named(tmp_path):

@@ -13,6 +13,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 LEXICON_RESOURCE = "lexicon_es.tsv"
+ABBREVIATIONS_RESOURCE = "abbreviations_es.tsv"
 
 
 def strip_accents(word: str) -> str:
@@ -55,6 +56,7 @@ class Lexicon:
 
     freq: dict[str, int]
     density: frozenset[str]
+    abbreviations: dict[str, str] = field(default_factory=dict)  # 'dcha.' -> 'derecha'
     _bare: dict[str, list[str]] = field(init=False, repr=False)  # accent-free form -> words
     _bare_keys: list[str] = field(init=False, repr=False)
     _cache: dict[tuple[str, int, float, Agreement], Correction | None] = field(init=False, repr=False)
@@ -113,19 +115,29 @@ class Lexicon:
         return Correction(ranked[0][3], "spelling")
 
 
-def read_lexicon(path: str | Path | None = None) -> Lexicon:
-    """Load a lexicon TSV (word, freq, density; '#' comment lines); default: the shipped Spanish lexicon."""
+def _read_tsv(path: str | Path | None, resource: str, columns: list[str]) -> tuple[list[dict], str]:
     if path is None:
-        text = resources.files("breast_density.resources").joinpath(LEXICON_RESOURCE).read_text("utf-8")
-        source = f"breast_density/resources/{LEXICON_RESOURCE}"
+        text = resources.files("breast_density.resources").joinpath(resource).read_text("utf-8")
+        source = f"breast_density/resources/{resource}"
     else:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: lexicon file not found")
+            raise FileNotFoundError(f"{path}: file not found")
         text, source = path.read_text("utf-8"), str(path)
-    rows = csv.DictReader((ln for ln in text.splitlines() if ln and not ln.startswith("#")), delimiter="\t")
-    if rows.fieldnames != ["word", "freq", "density"]:
-        raise ValueError(f"{source}: expected columns word, freq, density; got {rows.fieldnames}")
+    rows = csv.DictReader(
+        (ln for ln in text.splitlines() if ln and not ln.startswith("#")),
+        delimiter="\t",
+        quoting=csv.QUOTE_NONE,
+    )
+    if rows.fieldnames != columns:
+        raise ValueError(f"{source}: expected columns {', '.join(columns)}; got {rows.fieldnames}")
+    return list(rows), source
+
+
+def read_lexicon(path: str | Path | None = None, abbreviations: str | Path | None = None) -> Lexicon:
+    """Load a lexicon TSV (word, freq, density; '#' comment lines) and an abbreviation TSV
+    (abbreviation, expansion); default: the shipped Spanish files."""
+    rows, source = _read_tsv(path, LEXICON_RESOURCE, ["word", "freq", "density"])
     freq: dict[str, int] = {}
     density = set()
     for line, row in enumerate(rows, start=2):
@@ -139,7 +151,16 @@ def read_lexicon(path: str | Path | None = None) -> Lexicon:
             raise ValueError(f"{source}: row {line}: empty word")
         if is_density:
             density.add(word)
-    return Lexicon(freq, frozenset(density))
+    abbr_rows, abbr_source = _read_tsv(abbreviations, ABBREVIATIONS_RESOURCE, ["abbreviation", "expansion"])
+    abbr = {}
+    for line, row in enumerate(abbr_rows, start=2):
+        short, full = (row["abbreviation"] or "").strip().lower(), (row["expansion"] or "").strip().lower()
+        if not short.endswith(".") or not full:
+            raise ValueError(
+                f"{abbr_source}: row {line}: need an abbreviation ending in '.' and its expansion"
+            )
+        abbr[unicodedata.normalize("NFC", short)] = unicodedata.normalize("NFC", full)
+    return Lexicon(freq, frozenset(density), abbr)
 
 
 @lru_cache(maxsize=4)

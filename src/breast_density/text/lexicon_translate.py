@@ -96,7 +96,9 @@ def translate_text(text: str, table: PhraseTable) -> tuple[str, int]:
         if tokens[start].kind != "word":
             pos += 1
             continue
-        match_len, english = _longest(tokens, content, pos, table)
+        match_len, english = (
+            (0, "") if _is_letter_grade(tokens, content, pos) else _longest(tokens, content, pos, table)
+        )
         if match_len == 0:
             if capital:
                 word = tokens[start].text
@@ -118,6 +120,21 @@ def translate_text(text: str, table: PhraseTable) -> tuple[str, int]:
         pos += match_len
     out.append("".join(t.text for t in tokens[last:]))
     return _tidy("".join(out)), unknown
+
+
+# Words after which a lone letter is a grade ('tipo A', 'categoría b'), never the preposition 'a' or 'y'/'o'.
+_GRADE_CONTEXT = frozenset({"tipo", "acr", "categoría", "categoria", "grado", "clase", "densidad", "patrón"})
+
+
+def _is_letter_grade(tokens: list[Token], content: list[int], pos: int) -> bool:
+    """A one-letter word that names a class: after a grade word, or a capital inside a sentence."""
+    word = tokens[content[pos]].text
+    if len(word) != 1:
+        return False
+    prev = tokens[content[pos - 1]] if pos else None
+    if prev is None or (prev.kind == "punct" and prev.text in ".:;\n"):
+        return False  # sentence-initial 'A' is the preposition
+    return word.isupper() or (prev.kind == "word" and prev.text.lower() in _GRADE_CONTEXT)
 
 
 def _longest(tokens: list[Token], content: list[int], pos: int, table: PhraseTable) -> tuple[int, str]:

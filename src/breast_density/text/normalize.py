@@ -2,8 +2,9 @@
 
 Every change is returned as a ``Change(original, corrected, rule)`` so the stage can log it. Rules:
 ``unicode`` (NFC, odd spaces and quotes), ``spacing`` (runs of blanks, blanks around punctuation),
-``case`` (stray capitals inside a word), ``accent`` (missing accents restored), ``spelling`` (closest lexicon
-word). A word-level change combining rules is logged with them joined by '+', e.g. ``case+spelling``.
+``abbreviation`` (shipped list: 'dcha.' -> 'derecha'), ``case`` (stray capitals inside a word), ``accent``
+(missing accents restored), ``spelling`` (closest lexicon word). A word-level change combining rules is
+logged with them joined by '+', e.g. ``case+spelling``.
 
 Protected tokens are never altered: de-identification placeholders ([NOMBRE], [FECHA], [NHC], [ID]),
 anything with a digit (numbers, sizes, dates, BI-RADS 0-6), BI-RADS itself, laterality, negations, and
@@ -62,10 +63,22 @@ def normalize_text(
     for line in lines:
         tokens = line.split(" ")
         for i, tok in enumerate(tokens):
+            if tok.lower() in lexicon.abbreviations:
+                tokens[i] = _expand(tok, tokens[i + 1] if i + 1 < len(tokens) else "", lexicon, changes)
+                continue
             agreement = _agreement(tokens[i - 1] if i else "", tokens[i + 1] if i + 1 < len(tokens) else "")
             tokens[i] = _fix_token(tok, lexicon, max_edit_distance, min_similarity, agreement, changes)
         out_lines.append(" ".join(tokens))
     return "\n".join(out_lines), changes
+
+
+def _expand(token: str, following: str, lexicon: Lexicon, changes: list[Change]) -> str:
+    """Spell out an abbreviation; its period stays when it also ends the sentence."""
+    full = _apply_case(token[:-1], lexicon.abbreviations[token.lower()], stray=False)
+    if not following or following[0].isupper():
+        full += "."
+    changes.append(Change(token, full, "abbreviation"))
+    return full
 
 
 _FEMININE_ENDINGS = ("a", "as", "dad", "dades", "ción", "ciones", "sión", "siones", "ez")
