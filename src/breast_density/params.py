@@ -68,6 +68,7 @@ class DataParams(_Section):
     # labels layout / public adapters: raw label value -> class name (e.g. {"1": "A", "DENSITY A": "A"}).
     # Empty means the identity on class names.
     label_map: dict[str, str] = Field(default_factory=dict)
+    label_column: str = "density"  # column of labels.csv holding the raw label (labels layout)
 
 
 class CohortParams(_Section):
@@ -101,6 +102,9 @@ class IngestParams(_Section):
     keep_for_processing: bool = False  # keep 'FOR PROCESSING' (raw detector) images
     workers: int = 2
     hash_key: str = "demo-key-change-me"  # overridden by $BREAST_DENSITY_HASH_KEY when set
+    # Write each accepted image as a de-identified copy (technical header only, pixel data byte for byte)
+    # so no path or header downstream carries PHI; False points images.csv at the raw files instead.
+    deidentified_copies: bool = True
 
 
 class NormalizeParams(_Section):

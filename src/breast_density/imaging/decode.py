@@ -81,7 +81,7 @@ def check_pixel_header(ds: Dataset, path: str | Path) -> None:
         raise ImageReadError(path, "no pixel data")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
-        raise ImageReadError(path, f"multi-frame image ({frames} frames), not a single 2-D view")
+        raise ImageReadError(path, f"multi-frame image: {frames} frames, not a single 2-D view")
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if tsyntax is not None:
         reason = transfer_syntax_problem(tsyntax)
@@ -100,11 +100,11 @@ def _transfer_syntax_problem(uid: str) -> str | None:
     try:
         decoder = get_decoder(uid)
     except NotImplementedError:
-        return f"undecodable transfer syntax {name}: pydicom has no decoder for it"
+        return f"undecodable transfer syntax: pydicom has no decoder for {name}"
     if decoder.is_available:
         return None
     needs = [dep.split(" - requires ", 1)[-1] for dep in decoder.missing_dependencies]
-    return f"undecodable transfer syntax {name}: needs one of " + "; ".join(needs)
+    return f"undecodable transfer syntax: {name} needs one of " + "; ".join(needs)
 
 
 def to_display(stored: np.ndarray, ds: Dataset, path: str | Path = "<dataset>") -> np.ndarray:
@@ -113,11 +113,11 @@ def to_display(stored: np.ndarray, ds: Dataset, path: str | Path = "<dataset>") 
     if stored.ndim == 3 and stored.shape[-1] in (3, 4):
         return _colour_to_gray(stored, path)
     if stored.ndim != 2:
-        raise ImageReadError(path, f"expected a 2-D image, got shape {stored.shape}")
+        raise ImageReadError(path, f"unsupported image shape: {stored.shape}")
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise ImageReadError(path, f"unsupported photometric interpretation {photometric}")
+        raise ImageReadError(path, f"unsupported photometric interpretation: {photometric}")
     if stored.dtype.kind not in "iu":
-        raise ImageReadError(path, f"unsupported pixel type {stored.dtype}")
+        raise ImageReadError(path, f"unsupported pixel type: {stored.dtype}")
     if stored.dtype.itemsize > 2:
         # 32-bit stored values are rare; look up over the values actually present instead of 2**32.
         lo = int(stored.min())
@@ -223,7 +223,7 @@ def _colour_to_gray(arr: np.ndarray, path: str | Path) -> np.ndarray:
         return cv2.cvtColor(np.ascontiguousarray(arr[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
     if arr.dtype == np.uint16:
         return cv2.cvtColor(np.ascontiguousarray(arr[..., :3]), cv2.COLOR_RGB2GRAY)
-    raise ImageReadError(path, f"unsupported colour pixel type {arr.dtype}")
+    raise ImageReadError(path, f"unsupported pixel type: colour {arr.dtype}")
 
 
 def read_raster(path: str | Path) -> np.ndarray:
@@ -235,7 +235,7 @@ def read_raster(path: str | Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH) if data.size else None
     if img is None:
-        raise ImageReadError(path, f"unreadable image file (OpenCV cannot decode this {path.suffix} file)")
+        raise ImageReadError(path, f"unreadable image file: OpenCV cannot decode this {path.suffix} file")
     if img.ndim == 3:
         code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         img = cv2.cvtColor(img, code)
@@ -243,7 +243,7 @@ def read_raster(path: str | Path) -> np.ndarray:
         return img.astype(np.uint16) * 257
     if img.dtype == np.uint16:
         return img
-    raise ImageReadError(path, f"unsupported image pixel type {img.dtype} (expected 8 or 16 bit)")
+    raise ImageReadError(path, f"unsupported pixel type: {img.dtype} (expected 8 or 16 bit)")
 
 
 def _short(err: BaseException) -> str:
