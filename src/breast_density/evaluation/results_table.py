@@ -18,8 +18,14 @@ PUBLISHED: dict[str, tuple[float, float]] = {
 @dataclass(frozen=True)
 class Row:
     key: str  # section of metrics/evaluate.json
-    model: str  # label shown in the table
+    model: str  # method shown in the table, e.g. "Linear probe"
+    backbone: str  # the network actually used, e.g. "BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
     evaluated_on: str  # e.g. "test split"
+
+
+def backbone_name(model: str) -> str:
+    """Short display name of a model id: 'hf-hub:org/name' and folder paths show their last part."""
+    return model.removeprefix("hf-hub:").rstrip("/").rsplit("/", 1)[-1]
 
 
 def _num(x: float | None) -> str:
@@ -48,15 +54,15 @@ def render_results(
     pct = f"{confidence:.0%}"
     lines = ["# Results", "", *context, ""]
     lines += [
-        f"| Model | Evaluated on | n images | Accuracy [{pct} CI] | Macro-F1 [{pct} CI] | Balanced acc. "
-        f"| κ linear [{pct} CI] | κ quadratic [{pct} CI] | Study accuracy | Study macro-F1 |",
-        "|---|---|---:|---|---|---:|---|---|---:|---:|",
+        f"| Model | Backbone | Evaluated on | n images | Accuracy [{pct} CI] | Macro-F1 [{pct} CI] "
+        f"| Balanced acc. | κ linear [{pct} CI] | κ quadratic [{pct} CI] | Study accuracy | Study macro-F1 |",
+        "|---|---|---|---:|---|---|---:|---|---|---:|---:|",
     ]
     for row in rows:
         s = metrics[row.key]
         study_acc, study_f1 = PUBLISHED.get(row.key, (None, None))
         lines.append(
-            f"| {row.model} | {row.evaluated_on} | {s['n']} | {_with_ci(s, 'accuracy')} "
+            f"| {row.model} | `{row.backbone}` | {row.evaluated_on} | {s['n']} | {_with_ci(s, 'accuracy')} "
             f"| {_with_ci(s, 'macro_f1')} | {_num(s['balanced_accuracy'])} | {_with_ci(s, 'kappa_linear')} "
             f"| {_with_ci(s, 'kappa_quadratic')} | {_num(study_acc)} | {_num(study_f1)} |"
         )

@@ -17,7 +17,7 @@ from breast_density.evaluation.predictions import (
     load_predictions,
     partition_rows,
 )
-from breast_density.evaluation.results_table import Row, render_results, run_context
+from breast_density.evaluation.results_table import Row, backbone_name, render_results, run_context
 from breast_density.evaluation.significance import pairwise_mcnemar
 from breast_density.evaluation.summary import evaluate_predictions, json_safe
 from breast_density.io import reset_dir, write_csv, write_json, write_text
@@ -26,12 +26,8 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-# Prediction stages evaluated, in table order, with the label shown in tables and plots.
-MODELS = {
-    "zeroshot": "BiomedCLIP zero-shot",
-    "probe": "BiomedCLIP linear probe",
-    "finetune": "ConvNeXt fine-tuned",
-}
+# Prediction stages evaluated, in table order, with the method shown in tables and plots.
+MODELS = {"zeroshot": "Zero-shot", "probe": "Linear probe", "finetune": "Fine-tuned"}
 TEST = "test"
 WHOLE = "zeroshot_all"  # zero-shot needs no training data, so the study also scores it on every image
 
@@ -62,10 +58,12 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
     sections: dict[str, pd.DataFrame] = {
         m: partition_rows(df, TEST, predictions[m]) for m, df in frames.items()
     }
-    rows = [Row(m, MODELS.get(m, m), "test split") for m in sections]
+    clip, convnext = backbone_name(params.embed.model), backbone_name(params.finetune.arch)
+    backbones = {"zeroshot": clip, "probe": clip, "finetune": convnext}
+    rows = [Row(m, MODELS.get(m, m), backbones.get(m, "?"), "test split") for m in sections]
     if "zeroshot" in frames:
         sections[WHOLE] = frames["zeroshot"]
-        rows.insert(1, Row(WHOLE, MODELS["zeroshot"], "whole dataset"))
+        rows.insert(1, Row(WHOLE, MODELS["zeroshot"], clip, "whole dataset"))
     ids = {m: set(df["image_id"]) for m, df in sections.items() if m != WHOLE}
     if len({frozenset(s) for s in ids.values()}) > 1:
         log.warning(
@@ -99,7 +97,10 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
             section["macro_f1"],
         )
         counts = confusion_counts(df["actual"], df["predicted"], classes)
-        title = f"{row.model}, {row.evaluated_on} (n={section['n']}, accuracy {section['accuracy']:.2f})"
+        title = (
+            f"{row.model} ({row.backbone}), {row.evaluated_on}: "
+            f"n={section['n']}, accuracy {section['accuracy']:.2f}"
+        )
         plot_confusion(counts, classes, title, outputs.confusion_dir / f"{row.key}.png")
         if row.key != WHOLE:
             write_csv(outputs.predictions_dir / f"{row.key}.csv", df[["actual", "predicted"]])
