@@ -82,9 +82,9 @@ class Lexicon:
         Accents are restored first when the accent-free spelling has exactly one accented reading. Otherwise
         the candidates are the lexicon words within `max_edit_distance` (optimal string alignment, so a
         transposition counts once) of the accent-free spelling whose normalised similarity reaches
-        `min_similarity` (0-100); the closest wins, then the more frequent, then the one agreeing in number
-        and gender with its neighbours (`agreement`: 'grasi' after 'tejido' is 'graso'). A tie that remains
-        is left uncorrected (ambiguous).
+        `min_similarity` (0-100); the closest wins, then the more frequent. Between equally good inflections
+        of one word, the one agreeing in number and gender with its neighbours wins (`agreement`: 'grasi'
+        after 'tejido' is 'graso'). Any other tie is left uncorrected (ambiguous).
         """
         key = (word, max_edit_distance, min_similarity, agreement)
         if key not in self._cache:
@@ -105,14 +105,24 @@ class Lexicon:
         for candidate, distance, _ in matches:
             if OSA.normalized_similarity(bare, candidate) * 100 < min_similarity:
                 continue
-            for reading in self._bare[candidate]:
-                ranked.append((distance, -self.freq[reading], -agreement.score(reading), reading))
+            ranked.extend((distance, -self.freq[reading], reading) for reading in self._bare[candidate])
         if not ranked:
             return None
         ranked.sort()
-        if len(ranked) > 1 and ranked[0][:3] == ranked[1][:3]:
+        best = [r[2] for r in ranked if r[:2] == ranked[0][:2]]
+        if len(best) == 1:
+            return Correction(best[0], "spelling")
+        # Agreement can only choose between inflections of one word (graso/grasa), never between words.
+        if len({_stem(w) for w in best}) > 1:
             return None
-        return Correction(ranked[0][3], "spelling")
+        scores = sorted(((agreement.score(w), w) for w in best), reverse=True)
+        return Correction(scores[0][1], "spelling") if scores[0][0] > scores[1][0] else None
+
+
+def _stem(word: str) -> str:
+    """The word without its number and gender ending (densas, denso -> dens)."""
+    bare = strip_accents(word).removesuffix("s")
+    return bare[:-1] if bare[-1:] in ("a", "o", "e") else bare
 
 
 def _read_tsv(path: str | Path | None, resource: str, columns: list[str]) -> tuple[list[dict], str]:
