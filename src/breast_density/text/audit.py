@@ -142,6 +142,11 @@ def label_figures(
         text = r.text_es if r.source == "spanish" else r.text_en
         from_distractor += is_distractor_sentence(span_sentence(str(text), str(r.span)), keys)
     n_stmt, n_none = int(statement.sum()), int((~statement).sum())
+    # correct labels over all statement reports of each phrasing (letter, tipo, patron, number, descriptive)
+    per_form = {
+        form: _rate(int((group["label"] == group["expected"]).sum()), len(group))
+        for form, group in rows[statement].assign(expected=expected).groupby("statement_form")
+    }
     return {
         "statement_reports": n_stmt,
         "labelled_statement_reports": int((statement & labelled).sum()),
@@ -153,6 +158,7 @@ def label_figures(
         "no_statement_excluded_rate": _rate(int((~statement & ~labelled).sum()), n_none),
         "labels_on_no_statement_reports": int((~statement & labelled).sum()),
         "labels_from_distractor_sentences": int(from_distractor),
+        "correct_share_per_statement_form": per_form,
     }
 
 
