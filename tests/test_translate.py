@@ -141,3 +141,41 @@ def test_chrf_target_on_generated_reports_after_normalisation():
         hyp.append(translate_text(spanish, TABLE)[0])
         ref.append(deid(r.reference_en))
     assert sacrebleu.corpus_chrf(hyp, [ref]).score >= 70
+
+
+# Hand-written sentences in the style of real reports, none of them a cohort template.
+FREE_TEXT = [
+    ('Mamas de predominio adiposo, sin lesiones sospechosas.',
+     'Predominantly fatty breasts, without suspicious lesions.'),
+    ('Parénquima mamario denso y heterogéneo, lo que disminuye la sensibilidad de la mamografía.',
+     'Dense and heterogeneous breast parenchyma, which lowers the sensitivity of mammography.'),
+    ('No se observan cambios significativos respecto al estudio previo.',
+     'No significant changes are seen compared with the previous study.'),
+    ('Ganglios axilares de morfología normal.',
+     'Axillary lymph nodes of normal morphology.'),
+    ('Quiste simple en el cuadrante superointerno de la mama izquierda.',
+     'Simple cyst in the upper inner quadrant of the left breast.'),
+    ('Microcalcificaciones agrupadas en la mama derecha, se recomienda biopsia.',
+     'Grouped microcalcifications in the right breast, biopsy is recommended.'),
+    ('Cambios postquirúrgicos en la mama derecha, estables.',
+     'Postsurgical changes in the right breast, stable.'),
+    ('Nódulo de márgenes bien definidos de 9 mm en la mama izquierda.',
+     'Nodule with well-defined margins of 9 mm in the left breast.'),
+    ('Densidad mamaria tipo B según el sistema BI-RADS.',
+     'Breast density type B according to the BI-RADS system.'),
+    ('Sin signos de malignidad. BI-RADS 2.',
+     'No signs of malignancy. BI-RADS 2.'),
+    ('Asimetría focal en la mama derecha, sin cambios respecto a estudios previos.',
+     'Focal asymmetry in the right breast, unchanged compared with previous studies.'),
+    ('Se recomienda ecografía complementaria.',
+     'Complementary ultrasound is recommended.'),
+    ('Engrosamiento cutáneo y retracción del pezón en la mama izquierda.',
+     'Skin thickening and nipple retraction in the left breast.'),
+    ('Composición mamaria: mamas heterogéneamente densas (ACR C).',
+     'Breast composition: heterogeneously dense breasts (ACR C).'),
+]  # fmt: skip
+
+
+def test_chrf_on_hand_written_sentences_beyond_the_templates():
+    hyp = [translate_text(es, TABLE)[0] for es, _ in FREE_TEXT]
+    assert sacrebleu.corpus_chrf(hyp, [[en for _, en in FREE_TEXT]]).score >= 70
