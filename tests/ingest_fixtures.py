@@ -93,3 +93,49 @@ def make_dicom(
 
 def read_header(path: str | Path) -> Dataset:
     return pydicom.dcmread(path)
+
+
+VIEWS = (("L", "CC"), ("L", "MLO"), ("R", "CC"), ("R", "MLO"))
+
+REPORT = (
+    "Paciente: {name}. NHC: {nhc}. Fecha del estudio: 15/03/2021.\n"
+    "MAMOGRAFÍA BILATERAL DE CRIBADO\n"
+    "HALLAZGOS: Mamas heterogéneamente densas (ACR C). La paciente {given} no refiere síntomas.\n"
+    "CONCLUSIÓN: BI-RADS 1."
+)
+
+
+def make_exam(root: Path, exam_id: str, patient_id: str, patient_name: str, **kwargs) -> list[Path]:
+    """Four views of one exam in the cohort's folder layout dicom/<patient>/<exam>/<lat>_<view>.dcm."""
+    return [
+        make_dicom(
+            root / "dicom" / patient_id / exam_id / f"{lat}_{view}.dcm",
+            patient_id=patient_id,
+            patient_name=patient_name,
+            accession=f"ACC{exam_id}",
+            laterality=lat,
+            view=view,
+            **kwargs,
+        )
+        for lat, view in VIEWS
+    ]
+
+
+def reports_layout(root: Path, exams: list[tuple[str, str, str, str]], encoding: str = "utf-8") -> Path:
+    """A hospital export: reports.csv + DICOMs. exams: (exam_id, patient_id, 'Family^Given', nhc)."""
+    import pandas as pd
+
+    rows = []
+    for exam_id, patient_id, dicom_name, nhc in exams:
+        family, given = dicom_name.split("^")
+        make_exam(root, exam_id, patient_id, dicom_name)
+        name = f"{given.title()} {family.title()}"
+        rows.append(
+            {
+                "exam_id": exam_id,
+                "patient_id": patient_id,
+                "report": REPORT.format(name=name, nhc=nhc, given=given.split()[0].title()),
+            }
+        )
+    pd.DataFrame(rows).to_csv(root / "reports.csv", index=False, encoding=encoding)
+    return root

@@ -166,7 +166,8 @@ class _Assembler:
         else:
             known = self.exams.keys() | self.rejected_exams.keys()
             exam = next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k) in known), "")
-            exam = exam or head.exam_keys.get("AccessionNumber", "") or head.exam_keys.get("folder", "")
+            # no match: the first key in the same order, so the quarantine row names a plausible exam
+            exam = exam or next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k)), "")
         info = self.exams.get(exam)
         patient = (row or {}).get("patient_id") or (info.patient_id if info else "") or head.patient_id
         for owner in (exam, patient, head.patient_id):

@@ -82,12 +82,15 @@ def scan_header(path: str | Path) -> ImageHeader:
     """Index one file; never raises (a bad file comes back with `problem` set)."""
     path = Path(path)
     kind = "raster" if is_raster(path) else "dicom"
+    folder = {"folder": path.parent.name}  # links even an unreadable file to its exam for the quarantine row
     if not path.is_file():
-        return ImageHeader(str(path), kind, problem="image file missing")
+        return ImageHeader(str(path), kind, problem="image file missing", exam_keys=folder)
     try:
-        return _scan_raster(path) if kind == "raster" else _scan_dicom(path)
+        head = _scan_raster(path) if kind == "raster" else _scan_dicom(path)
     except Exception as err:  # a worker must report, not crash the pool, whatever the file holds
-        return ImageHeader(str(path), kind, problem=f"unreadable file: {type(err).__name__}: {err}"[:300])
+        head = ImageHeader(str(path), kind, problem=f"unreadable file: {type(err).__name__}: {err}"[:300])
+    head.exam_keys = {**folder, **head.exam_keys}
+    return head
 
 
 def scan_headers(paths: Iterable[str | Path], pool: Pool | None = None) -> Iterator[ImageHeader]:
@@ -154,7 +157,7 @@ def _pixel_problem(ds: pydicom.Dataset, path: Path) -> str | None:
         reason = transfer_syntax_problem(ds.file_meta.TransferSyntaxUID)
         if reason:
             return reason
-    raw = ds.get_item(_PIXEL_TAG)
+    raw = ds.get_item(_PIXEL_TAG, keep_deferred=True)
     length, offset = getattr(raw, "length", None), getattr(raw, "value_tell", None)
     if length is None or length == _UNDEFINED:
         return None  # encapsulated: fragments were walked while reading; truncation already caught
