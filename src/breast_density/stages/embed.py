@@ -60,18 +60,17 @@ def run(
         "n_images": len(frame),
         "classes": params.class_names,
         "prompts": prompts,
-        "device": str(device),
-        "embed_seconds": round(seconds, 3),
-        "images_per_second": round(len(frame) / seconds, 2) if seconds > 0 else None,
+        "device": str(device),  # bf16 on CUDA vs fp32 on CPU changes the last digits
         "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__},
     }
+    # no timings in meta.json: the folder must hash the same when the stage is rerun on the same inputs
     write_embeddings(out_dir, frame["image_id"], images, texts, meta)
     log.info(
         "embedded %d images (%d dims) in %.1f s (%.1f images/s on %s); %d class prompts x %d each",
         len(frame),
         bundle.embed_dim,
         seconds,
-        meta["images_per_second"] or 0,
+        len(frame) / max(seconds, 1e-9),
         device,
         len(prompts),
         len(prompts[0]),
