@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
-from ingest_fixtures import make_dicom, make_exam, reports_layout
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGLosslessSV1
 
@@ -19,6 +18,7 @@ from breast_density.cohort.deid import pseudonymize
 from breast_density.imaging.decode import read_pixels
 from breast_density.params import parse_params
 from breast_density.stages import ingest
+from ingest_fixtures import make_dicom, make_exam, reports_layout
 
 KEY = "test-key"
 EXAMS = [
@@ -212,11 +212,14 @@ def test_nothing_usable_and_missing_files_fail_clearly(tmp_path, monkeypatch):
     root = reports_layout(tmp_path / "export", EXAMS[:1])
     for f in (root / "dicom/PAT001/EX1").iterdir():
         f.write_text("not an image")
-    with pytest.raises(ValueError, match="nothing usable remains.*not a DICOM file: 4|not a DICOM file"):
+    with pytest.raises(
+        ValueError,
+        match=r"nothing usable remains after quarantine \(not a DICOM file.*: 4, report without images: 1\)",
+    ):
         _run(root, tmp_path)
     assert not (tmp_path / "out" / "images.csv").exists()  # no half-written output
     (root / "reports.csv").unlink()
-    with pytest.raises(FileNotFoundError, match="reports.csv: reports file not found"):
+    with pytest.raises(FileNotFoundError, match=r"reports\.csv: reports file not found"):
         _run(root, tmp_path)
     # the stage entry point turns both into a one-line message and a non-zero exit
     monkeypatch.chdir(tmp_path)
@@ -227,7 +230,7 @@ def test_nothing_usable_and_missing_files_fail_clearly(tmp_path, monkeypatch):
             update={"data": _params().data.model_copy(update={"root": str(root)})}
         ),
     )
-    with pytest.raises(SystemExit, match="ingest: .*reports file not found"):
+    with pytest.raises(SystemExit, match=r"ingest: .*reports file not found"):
         ingest.main()
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import cv2
 import pandas as pd
 import pytest
-from ingest_fixtures import make_dicom, phantom
 
 from breast_density.cohort.deid import pseudonymize
 from breast_density.cohort.sources import LabelMapper, normalise_label_value
 from breast_density.params import parse_params
 from breast_density.stages import ingest
+from ingest_fixtures import make_dicom, phantom
 
 KEY = "test-key"
 THREE_CLASSES = [
@@ -200,7 +200,7 @@ def test_rsna_adapter(tmp_path):
                 }
             )
     pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
-    metrics, t = _run(root, tmp_path, "rsna")
+    _, t = _run(root, tmp_path, "rsna")
     assert _labels(t["reports"]) == {pseudonymize("10006", KEY): "B", pseudonymize("10025", KEY): "D"}
     reasons = sorted(t["quarantine"]["reason"])
     assert reasons[0] == "exam without label: its density is empty" and reasons[1] == "no density label"
@@ -249,7 +249,7 @@ def test_adapter_with_other_class_scheme_needs_a_label_map(tmp_path):
         {"name": "non_dense", "description": "fatty or scattered", "prompt": "a non-dense breast"},
         {"name": "dense", "description": "dense", "prompt": "a dense breast"},
     ]
-    with pytest.raises(ValueError, match="set data.label_map"):
+    with pytest.raises(ValueError, match=r"set data\.label_map"):
         _run(root, tmp_path, "rsna", classes=binary)
     label_map = {"A": "non_dense", "B": "non_dense", "C": "dense", "D": "dense"}
     _, t = _run(root, tmp_path, "rsna", classes=binary, label_map=label_map)
