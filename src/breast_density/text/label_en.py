@@ -8,15 +8,17 @@ _S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-r
 
 # A code must end the phrase: "density a few mm" and "type 2 diabetes" are not density codes.
 _AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–]|(?:and|or|with|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)"
+    r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–'\"‘’“”]"
+    r"|(?:and|or|with|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)"
     r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
     r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition)))\b))"
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
 _FILL = (
-    r"(?:[ \t:=(\-–]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr|bi[\s-]?rads"
+    r"(?:[ \t:=(\-–'\"‘’“”]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr|bi[\s-]?rads"
     r"|density|type|category|pattern|composition|class|grade|is)\b)"
 )
+_RANGE = r"[ \t]*(?:[/\-–]|[ \t](?:or|to|and)[ \t])[ \t]*"
 _NUM_KEY = r"(?:acr|densit(?:y|ies)|dens\.)"
 
 # A descriptor that goes on to describe a lesion is not the breast composition ("a very dense mass").
@@ -32,8 +34,11 @@ _HETERO = rf"(?:{fuzzy('heterogeneously')}|{fuzzy('heterogeneous')}|heterog\.?)"
 
 RULES = (
     # ACR / BI-RADS codes
-    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b(?!-\w){_AFTER}"),
+    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}"),
     Rule("code_number", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[1-4])(?![.,]\d)\b{_AFTER}"),
+    # a range ("C/D", "3-4") names two classes: the second letter makes the report a conflict
+    Rule("code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}"),
+    Rule("code_range", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b[1-4]{_RANGE}(?P<code>[1-4])\b{_AFTER}"),
     Rule("code_roman", rf"\bacr(?:{_FILL}){{0,4}}?\b(?P<code>iv|iii|ii|i)\b{_AFTER}"),
     Rule("code_letter_first", r"\b(?P<code>[a-d])-(?:type|pattern)\b"),
     Rule("code_letter_first", r"\b(?P<code>[b-d])[ \t]+(?:type|pattern)\b(?![ \t]+of\b)"),
@@ -76,7 +81,7 @@ RULES = (
     ),
     Rule(
         "desc_fibroglandular_scattered",
-        rf"\b{_FIBRO}{_S}(?:{_DENSITY}|tissue|elements?|areas?)(?:{_S}(?:are|is))?{_S}"
+        rf"\b{_FIBRO}{_S}(?:{_DENSITY}|tissue|elements?|areas?)(?:{_S}(?:are|is))?[\s:\-]+"
         rf"(?:{fuzzy('scattered')}|dispersed)\b",
         "B",
     ),

@@ -11,15 +11,18 @@ _S = r"[\s\-]+"
 
 # A code must end the phrase: "densidad a nivel del..." is not density A ('a' is also a preposition).
 _AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–]|(?:y|o|con|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?"
+    r"(?=[ \t]*(?:\Z|[\n\r.,;:)\]/(\-–'\"‘’“”]"
+    r"|(?:y|o|con|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?"
     r"|composici[oó]n|seg[uú]n|bilateral(?:es|mente)?|en\s+ambas|acr|bi-?rads|categor[ií]a|tipo"
     r"|de\s+(?:la\s+)?(?:densidad|escala|clasificaci[oó]n|acr|bi-?rads)|del\s+(?:acr|bi-?rads))\b))"
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densidad(?:es)?|dens\.|composici[oó]n|tipo|categor[ií]a|cat\.|patr[oó]n|clase)"
 _FILL = (
-    r"(?:[ \t:=(\-–]+|\b(?:de|la|el|del|mamaria|mamario|mamarias|glandular|parenquimatosa|tipo|categor[ií]a"
+    r"(?:[ \t:=(\-–'\"‘’“”]+"
+    r"|\b(?:de|la|el|del|mamaria|mamario|mamarias|glandular|parenquimatosa|tipo|categor[ií]a"
     r"|patr[oó]n|densidad|composici[oó]n|acr|bi[\s-]?rads|clase|grado|es)\b)"
 )
+_RANGE = r"[ \t]*(?:[/\-–]|[ \t](?:o|a|y)[ \t])[ \t]*"
 _NUM_KEY = r"(?:acr|densidad(?:es)?|dens\.)"
 
 # Spanish adjectives follow the noun, so a lesion is excluded by the distractors ("nódulo muy denso");
@@ -40,8 +43,11 @@ _HETERO_ADJ = (
 )
 
 RULES = (
-    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b(?!-\w){_AFTER}"),
+    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}"),
     Rule("code_number", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[1-4])(?![.,]\d)\b{_AFTER}"),
+    # a range ("C/D", "3-4") names two classes: the second letter makes the report a conflict
+    Rule("code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}"),
+    Rule("code_range", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b[1-4]{_RANGE}(?P<code>[1-4])\b{_AFTER}"),
     Rule("code_roman", rf"\bacr(?:{_FILL}){{0,4}}?\b(?P<code>iv|iii|ii|i)\b{_AFTER}"),
     # A: casi totalmente grasa
     Rule(
