@@ -173,6 +173,14 @@ def test_findings_first_indication_ignored_impression_as_fallback() -> None:
     assert extract_en("INDICATION: dense breasts.\nFINDINGS: No masses.").status == NO_STATEMENT
     flat = "Indicación: cribado. Hallazgos: mamas de predominio graso. Conclusión: BI-RADS 1."
     assert extract_es(flat).letter == "A"
+    qualified = (
+        "ANTECEDENTES PERSONALES: mamas extremadamente densas.\n"
+        "HALLAZGOS MAMOGRÁFICOS: Mamas de predominio graso.\nIMPRESIÓN DIAGNÓSTICA: BI-RADS 1."
+    )
+    assert extract_es(qualified).letter == "A"
+    assert (
+        extract_en("CLINICAL HISTORY: extremely dense breasts.\nMAMMOGRAPHIC FINDINGS: ACR B.").letter == "B"
+    )
 
 
 def _statements(letter: str) -> list[tuple[str, str]]:

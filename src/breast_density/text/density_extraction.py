@@ -96,8 +96,13 @@ class Language:
             f"|(?P<other>{self.other_headers})"
         )
         # A header opens a line (optionally alone on it) or follows a sentence end, and ends with a colon
-        # unless it stands alone on its line: "HALLAZGOS:", "Findings -", "IMPRESSION".
-        header = rf"(?:^|(?<=[.\n]))[ \t]*(?:{names})[ \t]*(?::|-(?=[ \t])|(?=[ \t]*$))"
+        # unless it stands alone on its line: "HALLAZGOS:", "Findings -", "IMPRESSION". One qualifying word
+        # may stand on either side ("MAMMOGRAPHIC FINDINGS:", "HALLAZGOS MAMOGRÁFICOS:").
+        word = r"[[:alpha:]]+[ \t]+"
+        header = (
+            rf"(?:^|(?<=[.\n]))[ \t]*(?:{word})??(?:{names})(?:[ \t]+[[:alpha:]]+)??"
+            r"[ \t]*(?::|-(?=[ \t])|(?=[ \t]*$))"
+        )
         object.__setattr__(self, "_header", regex.compile(header, FLAGS))
 
 
