@@ -57,6 +57,7 @@ class TrainResult:
     resumed_at_epoch: int = 0  # epochs already done when this call started (0 = fresh run)
     stopped_early: bool = False
     train_images_per_s: float = 0.0  # over this call's epochs, data loading included
+    epoch_seconds: list[float] = field(default_factory=list)  # training part of each epoch of this call
 
 
 def derive_seed(*parts: int) -> int:
@@ -309,7 +310,8 @@ def fit(
             sampler.set_epoch(epoch)
             started = time.perf_counter()
             train_loss, train_acc, seen = _train_epoch(model, train_loader, optimizer, device)
-            train_seconds += time.perf_counter() - started
+            result.epoch_seconds.append(time.perf_counter() - started)
+            train_seconds += result.epoch_seconds[-1]
             images_seen += seen
             val_loss, val_acc = evaluate(model, val_loader, device)
             record = {
