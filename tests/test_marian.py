@@ -121,6 +121,23 @@ def test_missing_hub_model_fails_at_once_offline(monkeypatch: pytest.MonkeyPatch
     assert time.monotonic() - start < 10  # no network retries
 
 
+def test_unreachable_hub_fails_after_one_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    calls = []
+
+    def unreachable(self, repo_id: str, **kwargs) -> None:
+        calls.append(kwargs.get("timeout"))
+        raise ConnectionError("no route to host")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    with pytest.raises(MarianModelError, match="hub did not provide it"):
+        resolve_model("Helsinki-NLP/opus-mt-es-xx")
+    assert len(calls) == 1 and calls[0] is not None
+
+
 def test_directory_without_weights_is_refused(tiny_marian: Path, tmp_path: Path) -> None:
     for name in ("config.json", "source.spm", "target.spm", "vocab.json"):
         (tmp_path / name).write_bytes((tiny_marian / name).read_bytes())

@@ -1,8 +1,8 @@
 """Spanish -> English with a MarianMT model (transformers), e.g. Helsinki-NLP/opus-mt-es-en.
 
-The model comes from a local directory or a hub name. Under HF_HUB_OFFLINE=1 a hub name that is not in the
-local cache fails at once with the fix in the message, instead of retrying the network; a directory without
-weights fails too (transformers never silently initialises a random model here).
+The model comes from a local directory or a hub name. A hub name in the local cache loads without network; one
+that is not fails at once under HF_HUB_OFFLINE=1, and after one short hub probe otherwise, with the fix in the
+message instead of a long retry. A directory without weights fails too (never a random model).
 
 Reports are split into lines and sentences before translation: Marian models are trained on sentences and
 drift or truncate on whole multi-section reports, and screening reports repeat the same sentences, so each
@@ -23,6 +23,7 @@ from breast_density.params import TranslateParams
 log = logging.getLogger(__name__)
 
 _TRUE = {"1", "true", "yes", "on"}
+HUB_TIMEOUT_S = 10.0
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=\S)")
 _REQUIRED_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
@@ -58,16 +59,23 @@ def resolve_model(model: str) -> tuple[str, bool]:
         return str(path), True
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise MarianModelError(f"Marian model directory {model!r} does not exist; {_fix('<model id>')}")
-    if _offline():
-        from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
-        cached = try_to_load_from_cache(model, "config.json")
-        if not isinstance(cached, str):
-            raise MarianModelError(
-                f"Marian model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids "
-                f"downloading it: {_fix(model)}"
-            )
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
         return model, True
+    if _offline():
+        raise MarianModelError(
+            f"Marian model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids "
+            f"downloading it: {_fix(model)}"
+        )
+    # One short probe instead of transformers' retries when the hub is unreachable.
+    try:
+        HfApi().model_info(model, timeout=HUB_TIMEOUT_S)
+    except Exception as err:  # any failure (network, unknown repo, auth) means it cannot be fetched now
+        raise MarianModelError(
+            f"Marian model {model!r} is not cached and the hub did not provide it ({type(err).__name__}): "
+            f"{_fix(model)}"
+        ) from None
     return model, False
 
 
