@@ -233,6 +233,34 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     assert out["resume_dir"].is_dir() and not any(out["resume_dir"].iterdir())
 
 
+def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -> None:
+    frame = make_cohort(tmp_path, {"train": 2, "val": 1, "test": 1})
+    frame.to_csv(tmp_path / "split.csv", index=False)
+    np.save(tmp_path / "reference.npy", np.linspace(0, 1, BINS + 1))
+    np.savez(tmp_path / "vendor_cdfs.npz", v=np.linspace(0, 1, BINS + 1))
+    resume_dir = tmp_path / "resume"
+    args = (
+        _stage_params(),
+        tmp_path / "split.csv",
+        tmp_path,
+        tmp_path / "m",
+        tmp_path / "p.csv",
+        None,
+        resume_dir,
+    )
+    with pytest.raises(KilledError):
+        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(0))
+    assert (resume_dir / finetune.CHECKPOINT_FILE).is_file()
+    summary = finetune.run(*args, root=tmp_path)
+    assert summary["resumed_at_epoch"] == 1 and summary["epochs"] == 2
+    assert not any(resume_dir.iterdir())
+    # A changed setting starts afresh even when a checkpoint is present.
+    with pytest.raises(KilledError):
+        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(0))
+    changed = (_stage_params(lr=1e-3), *args[1:])
+    assert finetune.run(*changed, root=tmp_path)["resumed_at_epoch"] == 0
+
+
 def test_stage_rejects_labels_outside_the_configured_classes(tmp_path: Path) -> None:
     frame = make_cohort(tmp_path, {"train": 1, "val": 1, "test": 1})
     frame.loc[0, "label"] = "E"

@@ -165,6 +165,7 @@ def run(
     reset_dir(resume_dir)
     summary = {
         "epochs": len(result.history),
+        "resumed_at_epoch": result.resumed_at_epoch,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
         "test_accuracy": test_acc,
