@@ -149,17 +149,19 @@ def test_paper_profile_model_builds_offline_as_biomedclip(no_network, monkeypatc
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     paper = read_yaml_mapping(Path(__file__).parents[1] / "profiles" / "paper.yaml")
     assert paper["embed"]["model"] == BIOMEDCLIP
-    model = build_clip_architecture(paper["embed"]["model"])
+    with torch.device("meta"):  # shapes only: no 800 MB allocation, no random init
+        model = build_clip_architecture(paper["embed"]["model"])
     assert isinstance(model, open_clip.CustomTextCLIP)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(196e6, rel=0.01)
     trunk = model.visual.trunk
     assert trunk.patch_embed.patch_size == (16, 16) and trunk.embed_dim == 768 and len(trunk.blocks) == 12
     bert = model.text.transformer
     assert bert.config.vocab_size == 30522 and bert.config.num_hidden_layers == 12
     assert bert.pooler is None  # BiomedCLIP pools the CLS hidden state; its checkpoint has no BERT pooler
+    assert model.text.proj[-1].out_features == 512  # the 'mlp' projection into the shared space
     with torch.inference_mode():
-        image = model.encode_image(torch.zeros(1, 3, 224, 224))
-        text = model.encode_text(torch.tensor([[2, 1000, 3, 0]]))
-    assert image.shape == text.shape == (1, 512)
+        image = model.encode_image(torch.zeros(1, 3, 224, 224, device="meta"))
+    assert image.shape == (1, 512)
     assert not no_network
 
 
@@ -190,4 +192,46 @@ def test_hub_model_resolves_from_the_local_cache_offline(demo, monkeypatch, tmp_
         assert torch.equal(loaded.model.state_dict()[key], value), key
     with pytest.raises(ModelNotAvailableError, match="revision v2"):
         load_clip("hf-hub:lab/tiny-clip", revision="v2")
+    assert not no_network
+
+
+def _biomedclip_shaped_folder(folder):
+    """BiomedCLIP's layout at toy size: timm ViT image tower, BERT text tower, WordPiece vocab."""
+    folder.mkdir()
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "mammogram", "of", "an", "dense", "breast"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    bert = {"model_type": "bert", "vocab_size": len(words), "hidden_size": 32, "num_hidden_layers": 2}
+    bert |= {
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "pad_token_id": 0,
+    }
+    (folder / "config.json").write_text(json.dumps(bert))
+    name = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
+    vision = {"timm_model_name": "vit_tiny_patch16_224", "timm_model_pretrained": False, "timm_pool": ""}
+    vision |= {"timm_proj": "linear", "image_size": 32}
+    text = {"hf_model_name": name, "hf_tokenizer_name": name, "hf_proj_type": "mlp", "context_length": 16}
+    text["hf_pooler_type"] = "cls_last_hidden_state_pooler"
+    config = {"model_cfg": {"embed_dim": 16, "vision_cfg": vision, "text_cfg": text}, "preprocess_cfg": {}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+
+
+def test_biomedclip_shaped_folder_loads_offline_with_its_tokenizer(monkeypatch, tmp_path, no_network):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "model"
+    _biomedclip_shaped_folder(folder)
+    reference = build_clip_architecture(str(folder)).eval()
+    torch.save(reference.state_dict(), folder / "open_clip_pytorch_model.bin")
+    loaded = load_clip(str(folder))
+    tokens = loaded.tokenizer(["a mammogram of an extremely dense breast"])
+    assert tokens.shape == (1, 16) and tokens[0, 0] == 2  # [CLS] first; 'extremely' is out of vocabulary
+    assert tokens[0].tolist().count(1) == 1
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.model.encode_text(tokens), reference.encode_text(tokens))
+    assert loaded.embed_dim == 16 and loaded.image_size == (32, 32)
+    (folder / "vocab.txt").unlink()
+    with pytest.raises(ModelNotAvailableError, match=r"vocab\.txt"):
+        load_clip(str(folder))
     assert not no_network

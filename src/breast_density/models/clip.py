@@ -37,6 +37,7 @@ from typing import Any
 
 import open_clip
 import torch
+from open_clip.tokenizer import HFTokenizer
 from open_clip.transform import PreprocessCfg, image_transform_v2
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ def build_clip_architecture(model: str) -> torch.nn.Module:
     """The model's architecture with random weights and no download (profile checks, tests).
 
     Works offline for the demo models, the bundled BiomedCLIP config, local folders and open_clip built-ins.
+    Inside ``with torch.device("meta"):`` it checks a configuration in seconds without allocating weights.
     """
     cfg, directory = _architecture_config(model)
     return _instantiate(cfg.get("model_cfg", cfg), directory)
@@ -296,8 +298,8 @@ def _tokenizer(text_cfg: dict[str, Any], directory: Path | None, model: str) -> 
     )
     source = str(directory) if has_local else name
     try:
-        return open_clip.HFTokenizer(source, context_length=context_length, **kwargs)
-    except Exception as err:
+        return HFTokenizer(source, context_length=context_length, **kwargs)
+    except (OSError, ValueError) as err:  # transformers: missing files / bad config
         raise ModelNotAvailableError(
             f"tokenizer '{source}' of {model} is not available ({type(err).__name__}: {err}); put vocab.txt "
             f"and tokenizer_config.json into the model folder. {_fix_hint(name)}"
