@@ -14,10 +14,10 @@ from breast_density.imaging.harmonize import (
     harmonize_details,
     harmonize_image,
     histogram_cdf,
-    image_cdf,
-    mean_reference,
+    level_counts,
     output_unit,
     prepare,
+    reference_from_levels,
     unit_histogram,
     vendor_disagreement,
 )
@@ -31,27 +31,28 @@ from imaging_fixtures import curve_mono1, curve_mono2, phantom, stored_for, writ
 DENSITIES = [0.1, 0.3, 0.5, 0.7, 0.9]
 
 
-def _vendor_cdfs(size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    cdfs = {}
+def _vendor_levels(size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(cohort-mean reference, vendor -> mean breast pmf), as the stage's reference pass builds them."""
+    levels = {}
     for name, curve in (("mono2", curve_mono2), ("mono1", curve_mono1)):
-        per_image = [
-            image_cdf(prepare(curve(phantom(density=d, seed=i)[0]), "L", size))
-            for i, d in enumerate(DENSITIES)
-        ]
-        cdfs[name] = mean_reference(np.stack(per_image))
-    return mean_reference(np.stack(list(cdfs.values()))), cdfs
+        pmfs = []
+        for i, d in enumerate(DENSITIES):
+            counts = level_counts(prepare(curve(phantom(density=d, seed=i)[0]), "L", size))
+            pmfs.append(counts / counts.sum())
+        levels[name] = np.mean(pmfs, axis=0)
+    return reference_from_levels(np.mean(list(levels.values()), axis=0)), levels
 
 
 @pytest.mark.parametrize("match", ["vendor", "image"])
 def test_two_vendors_end_up_with_near_identical_histograms(match):
     size = 128
-    reference, cdfs = _vendor_cdfs(size)
+    reference, levels = _vendor_levels(size)
     raw, out = {}, {}
     for name, curve in (("mono2", curve_mono2), ("mono1", curve_mono1)):
         raw[name] = np.zeros(BINS, dtype=np.int64)
         out[name] = np.zeros(BINS, dtype=np.int64)
         for i, d in enumerate(DENSITIES):
-            source = cdfs[name] if match == "vendor" else None
+            source = levels[name] if match == "vendor" else None
             res = harmonize_details(curve(phantom(density=d, seed=i)[0]), "L", reference, size, 8, source)
             prep = res.prepared
             raw[name] += unit_histogram(prep.image[prep.mask] / 65535)
@@ -63,11 +64,11 @@ def test_two_vendors_end_up_with_near_identical_histograms(match):
 
 def test_vendor_match_keeps_density_differences_image_match_removes_them():
     size = 128
-    reference, cdfs = _vendor_cdfs(size)
+    reference, levels = _vendor_levels(size)
     fatty, dense = phantom(density=0.1, seed=0)[0], phantom(density=0.9, seed=4)[0]
     for curve, name in ((curve_mono2, "mono2"), (curve_mono1, "mono1")):
         by_vendor = [
-            output_unit(harmonize_image(curve(p), "L", reference, size, 8, cdfs[name])).mean()
+            output_unit(harmonize_image(curve(p), "L", reference, size, 8, levels[name])).mean()
             for p in (fatty, dense)
         ]
         assert by_vendor[1] - by_vendor[0] > 0.2
@@ -79,10 +80,10 @@ def test_vendor_match_keeps_density_differences_image_match_removes_them():
 
 def test_same_phantom_two_vendors_gives_same_pixels():
     size = 128
-    reference, cdfs = _vendor_cdfs(size)
+    reference, levels = _vendor_levels(size)
     image = phantom(density=0.4, seed=2)[0]
-    a = harmonize_image(curve_mono2(image), "L", reference, size, 8, cdfs["mono2"]).astype(int)
-    b = harmonize_image(curve_mono1(image), "L", reference, size, 8, cdfs["mono1"]).astype(int)
+    a = harmonize_image(curve_mono2(image), "L", reference, size, 8, levels["mono2"]).astype(int)
+    b = harmonize_image(curve_mono1(image), "L", reference, size, 8, levels["mono1"]).astype(int)
     assert a.shape == b.shape
     assert np.abs(a - b)[(a > 0) & (b > 0)].mean() < 6  # of 255
     assert ((a > 0) != (b > 0)).mean() < 0.01
@@ -178,7 +179,7 @@ def test_stage_harmonizes_quarantines_and_reports(tmp_path, workers):
     assert metrics["quarantined"] == 1 and metrics["flipped"] == 4
     assert metrics["disagreement_reduction"] >= 0.5
     check_reference(np.load(out_dir / "reference.npy"))
-    assert set(np.load(out_dir / "vendor_cdfs.npz").files) == {"mono1", "mono2"}
+    assert set(np.load(out_dir / "vendor_levels.npz").files) == {"mono1", "mono2"}
     assert (tmp_path / "plot.png").stat().st_size > 10_000
 
 

@@ -127,7 +127,8 @@ class HarmonizeParams(_Section):
     size: int = 256  # longest side of the harmonised image, pixels
     bit_depth: Literal[8, 16] = 8
     reference: str = "cohort_mean"  # "cohort_mean" or a vendor name
-    reference_sample: int = 200  # images per vendor sampled (seeded) to build the reference and vendor CDFs
+    # images sampled (seeded, evenly per vendor) for the reference and the vendor histograms
+    reference_sample: int = 600
     match: Literal["vendor", "image"] = "vendor"  # one map per vendor (keeps density cues) or per image
     workers: int = 2
 

@@ -19,7 +19,7 @@ from breast_density.imaging.decode import ImageReadError
 from breast_density.imaging.harmonize import (
     breast_histogram,
     harmonize_details,
-    image_cdf,
+    level_counts,
     output_unit,
     prepare,
     unit_histogram,
@@ -45,7 +45,7 @@ class HarmonizeConfig:
     bit_depth: int
     reference: np.ndarray
     out_dir: Path
-    source_cdfs: dict[str, np.ndarray] | None = None  # vendor -> CDF (match = vendor); None = per image
+    source_levels: dict[str, np.ndarray] | None = None  # vendor -> breast histogram (match = vendor)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ImageResult:
     out_path: str | None = None
     raw_hist: np.ndarray | None = None  # breast pixels before matching (unit_histogram grid)
     out_hist: np.ndarray | None = None  # breast pixels after matching
-    cdf: np.ndarray | None = None  # reference pass only
+    levels: np.ndarray | None = None  # reference pass only: breast histogram over the uint16 levels
     flipped: bool = False
     seconds: float = 0.0
 
@@ -81,14 +81,15 @@ def _reference_one(task: ImageTask, size: int) -> ImageResult:
         prepared = prepare(read_reduced(task.path, 2 * size), task.laterality, size)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
-    return ImageResult(task=task, cdf=image_cdf(prepared), seconds=time.perf_counter() - start)
+    counts = level_counts(prepared).astype(np.int32)  # half the bytes through the pipe
+    return ImageResult(task=task, levels=counts, seconds=time.perf_counter() - start)
 
 
 def _harmonize_one(task: ImageTask) -> ImageResult:
     config = _CONFIG
     assert config is not None, "worker used before _init_worker"
     start = time.perf_counter()
-    source_cdf = None if config.source_cdfs is None else config.source_cdfs.get(task.vendor)
+    source = None if config.source_levels is None else config.source_levels.get(task.vendor)
     try:
         result = harmonize_details(
             read_reduced(task.path, 2 * config.size),
@@ -96,7 +97,7 @@ def _harmonize_one(task: ImageTask) -> ImageResult:
             config.reference,
             config.size,
             config.bit_depth,
-            source_cdf,
+            source,
         )
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
@@ -139,7 +140,7 @@ class _ReferenceTask:
 
 
 def reference_pass(tasks: Iterable[ImageTask], size: int, workers: int) -> Iterator[ImageResult]:
-    """Per-image breast CDFs (result.cdf) of raw intensities, or errors, in input order."""
+    """Per-image breast histograms (result.levels) of raw intensities, or errors, in input order."""
     return _stream(_ReferenceTask(size), tasks, workers, None)
 
 

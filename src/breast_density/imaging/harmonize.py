@@ -97,15 +97,23 @@ def histogram_cdf(hist: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(hist, dtype=np.float64) / total])
 
 
-def mean_reference(cdfs: np.ndarray) -> np.ndarray:
-    """Label-free reference: the mean of per-image breast CDFs (rows of `cdfs`)."""
-    cdfs = np.asarray(cdfs, dtype=np.float64)
-    if cdfs.ndim != 2 or cdfs.shape[1] != BINS + 1 or len(cdfs) == 0:
-        raise ValueError(f"expected a non-empty (n, {BINS + 1}) array of CDFs, got shape {cdfs.shape}")
-    return cdfs.mean(axis=0)
+def reference_from_levels(levels: np.ndarray) -> np.ndarray:
+    """Reference CDF from a breast-pixel histogram over the 65536 uint16 levels (e.g. mean image pmf)."""
+    levels = check_levels(levels)
+    return histogram_cdf(levels.reshape(BINS, LEVELS // BINS).sum(axis=1))
 
 
-def check_reference(reference: np.ndarray, what: str = "reference") -> np.ndarray:
+def check_levels(levels: np.ndarray) -> np.ndarray:
+    levels = np.asarray(levels, dtype=np.float64)
+    if levels.shape != (LEVELS,) or np.any(levels < 0) or levels.sum() <= 0:
+        raise ValueError(
+            f"source histogram must be non-negative counts over the {LEVELS} uint16 levels with a positive "
+            f"total (as in vendor_levels.npz of the harmonize stage); got shape {levels.shape}"
+        )
+    return levels
+
+
+def check_reference(reference: np.ndarray) -> np.ndarray:
     reference = np.asarray(reference, dtype=np.float64)
     ok = (
         reference.shape == (BINS + 1,)
@@ -115,26 +123,28 @@ def check_reference(reference: np.ndarray, what: str = "reference") -> np.ndarra
     )
     if not ok:
         raise ValueError(
-            f"{what} must be a non-decreasing CDF of shape ({BINS + 1},) from 0 to 1 "
+            f"reference must be a non-decreasing CDF of shape ({BINS + 1},) from 0 to 1 "
             f"(as written to reference.npy by the harmonize stage); got shape {reference.shape}"
         )
     return reference
 
 
-def match_lut(values: np.ndarray, reference: np.ndarray, source_cdf: np.ndarray | None = None) -> np.ndarray:
+def match_lut(
+    values: np.ndarray, reference: np.ndarray, source_levels: np.ndarray | None = None
+) -> np.ndarray:
     """Lookup table uint16 level -> matched intensity in [0, 1].
 
-    With `source_cdf` (a CDF on the reference grid, e.g. the mean CDF of the image's vendor) every image of
-    that source gets the same monotone map, so differences between images (how much dense tissue) survive
-    while the device's transfer curve is undone. Without it the image is matched on its own breast pixels
-    `values` (mid-rank CDF, so ties stay centred), which makes every image's histogram the reference's.
+    With `source_levels` (a histogram over the 65536 levels, e.g. the mean breast histogram of the image's
+    vendor) every image of that source gets the same monotone map, so differences between images (how much
+    dense tissue) survive while the device's transfer curve is undone. Without it the image is matched on its
+    own breast pixels `values`, which gives every image the reference's histogram. Mid-rank CDF (half of a
+    level's own mass) keeps saturated or flat levels centred instead of pushed to one end.
     """
-    if source_cdf is None:
+    if source_levels is None:
         counts = np.bincount(values.ravel(), minlength=LEVELS).astype(np.float64)
-        cdf = (np.cumsum(counts) - counts / 2) / counts.sum()
     else:
-        levels = (np.arange(LEVELS, dtype=np.float64) + 0.5) / LEVELS
-        cdf = np.interp(levels, reference_edges(), check_reference(source_cdf, "source CDF"))
+        counts = check_levels(source_levels)
+    cdf = (np.cumsum(counts) - counts / 2) / counts.sum()
     # Flat stretches of the reference CDF make its inverse ambiguous; a negligible ramp makes it strict.
     strict = reference + np.arange(reference.size) * 1e-12
     return np.interp(cdf, strict, reference_edges())
@@ -151,9 +161,9 @@ def to_output(matched: np.ndarray, mask: np.ndarray, bit_depth: int) -> np.ndarr
     return out
 
 
-def image_cdf(prepared: Prepared) -> np.ndarray:
-    """CDF of the raw breast pixels of a prepared image on the reference grid."""
-    return histogram_cdf(breast_histogram(prepared.image[prepared.mask]))
+def level_counts(prepared: Prepared) -> np.ndarray:
+    """Histogram of the raw breast pixels of a prepared image over the 65536 uint16 levels."""
+    return np.bincount(prepared.image[prepared.mask], minlength=LEVELS)
 
 
 def unit_histogram(values: np.ndarray) -> np.ndarray:
@@ -181,12 +191,12 @@ def harmonize_details(
     reference: np.ndarray,
     size: int,
     bit_depth: int,
-    source_cdf: np.ndarray | None = None,
+    source_levels: np.ndarray | None = None,
 ) -> Harmonized:
     """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics)."""
     prepared = prepare(pixels, laterality, size)
     breast = prepared.image[prepared.mask]
-    lut = match_lut(breast, check_reference(reference), source_cdf)
+    lut = match_lut(breast, check_reference(reference), source_levels)
     image = to_output(lut[breast], prepared.mask, bit_depth)
     return Harmonized(image=image, prepared=prepared)
 
@@ -197,17 +207,17 @@ def harmonize_image(
     reference: np.ndarray,
     size: int,
     bit_depth: int,
-    source_cdf: np.ndarray | None = None,
+    source_levels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Harmonise one decoded image (2-D uint16, dense bright; see imaging.decode.read_pixels).
 
     Crops to the breast, puts the chest wall on the left, resizes so the longest side is `size`, and maps
     breast pixels through the histogram match onto `reference` (reference.npy of the harmonize stage):
-    through `source_cdf` when given (harmonize.match = vendor: the image's vendor CDF from vendor_cdfs.npz),
-    else through the image's own breast CDF.
+    through `source_levels` when given (harmonize.match = vendor: the image vendor's breast histogram from
+    vendor_levels.npz), else through the image's own breast histogram.
     Returns uint8 (bit_depth 8) or uint16 (16), 0 outside the breast. Raises MaskError if no breast is found.
     """
-    return harmonize_details(pixels, laterality, reference, size, bit_depth, source_cdf).image
+    return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
 
 
 def vendor_disagreement(hists: dict[str, np.ndarray]) -> float:

@@ -1,4 +1,4 @@
-"""Breast mask of a (downsampled) mammogram: Otsu threshold, largest component, holes filled.
+"""Breast mask of a (downsampled) mammogram: air threshold, largest component, holes filled.
 
 Burned-in laterality markers and text labels are bright but small and separate from the breast, so keeping
 only the largest connected component drops them; a small opening first cuts thin bridges between a marker
@@ -32,6 +32,21 @@ def downsample(pixels: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(trimmed, (cols, rows), interpolation=cv2.INTER_AREA)
 
 
+def air_threshold(scaled: np.ndarray) -> float:
+    """Grey level separating air from breast in an 8-bit image.
+
+    Otsu alone fails on windowed images of fatty breasts: fat sits just above air, and Otsu splits fat from
+    gland instead. So Otsu only bounds the dark side (air, plus fat when the breast is fatty), and the
+    triangle method on that dark side cuts at the foot of its dominant peak, the air.
+    """
+    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = scaled[scaled <= otsu]
+    if dark.size == 0 or dark.min() == dark.max():
+        return otsu
+    triangle, _ = cv2.threshold(dark.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_TRIANGLE)
+    return min(triangle, otsu)
+
+
 def breast_mask(image: np.ndarray) -> np.ndarray:
     """Boolean mask of the breast in a small (a few hundred px) dense-bright image.
 
@@ -41,16 +56,17 @@ def breast_mask(image: np.ndarray) -> np.ndarray:
         raise MaskError(f"image of shape {image.shape} is too small to find a breast in")
     if image.max() == image.min():
         raise MaskError("image is blank (a single intensity)")
-    # Otsu on an 8-bit min-max rescale: 256 levels are plenty to separate air from tissue, and far faster
-    # than a 65536-level histogram.
+    # 8-bit min-max rescale (256 levels separate air from tissue), smoothed so detector noise in the air
+    # (strong after gamma-like vendor curves) stays below the threshold.
     scaled = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
-    _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    scaled = cv2.GaussianBlur(scaled, (0, 0), max(1.0, min(image.shape) / 150))
+    foreground = (scaled > air_threshold(scaled)).astype(np.uint8)
     side = max(3, (min(image.shape) // 100) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     if count < 2:
-        raise MaskError("no foreground above the Otsu threshold")
+        raise MaskError("nothing brighter than the air background")
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     if stats[largest, cv2.CC_STAT_AREA] < MIN_BREAST_FRACTION * image.size:
         raise MaskError(

@@ -8,6 +8,7 @@ decoded or masked are quarantined with the reason.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from breast_density.imaging.decode import ImageReadError, read_pixels
 from breast_density.imaging.harmonize import (
     BINS,
     harmonize_details,
-    mean_reference,
+    reference_from_levels,
     vendor_disagreement,
 )
 from breast_density.imaging.mask import MaskError, downsample
@@ -55,38 +56,56 @@ def _tasks(images: pd.DataFrame) -> list[ImageTask]:
     ]
 
 
-def sample_per_vendor(tasks: list[ImageTask], per_vendor: int, seed: int) -> list[ImageTask]:
-    """Seeded sample of up to `per_vendor` images of each vendor, in input order."""
+def sample_per_vendor(tasks: list[ImageTask], total: int, seed: int) -> list[ImageTask]:
+    """Seeded sample of about `total` images shared evenly among vendors (all of a small vendor), input order.
+
+    Even shares keep a large vendor from dominating the cohort-mean reference and give every vendor's CDF
+    enough images.
+    """
     rng = np.random.default_rng(seed)
     by_vendor: dict[str, list[int]] = defaultdict(list)
     for i, task in enumerate(tasks):
         by_vendor[task.vendor].append(i)
+    share = math.ceil(total / len(by_vendor))
     chosen: list[int] = []
     for vendor in sorted(by_vendor):
         idx = by_vendor[vendor]
-        chosen.extend(rng.choice(idx, size=min(per_vendor, len(idx)), replace=False).tolist())
+        chosen.extend(rng.choice(idx, size=min(share, len(idx)), replace=False).tolist())
     return [tasks[i] for i in sorted(chosen)]
 
 
-def build_reference(results: list[ImageResult], reference: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(reference CDF, vendor -> mean CDF) from the reference pass."""
-    by_vendor: dict[str, list[np.ndarray]] = defaultdict(list)
-    for r in results:
-        if r.cdf is not None:
-            by_vendor[r.task.vendor].append(r.cdf)
-    if not by_vendor:
-        raise RuntimeError("harmonize: no sampled image could be decoded and masked; no reference possible")
-    vendor_cdfs = {v: mean_reference(np.stack(c)) for v, c in sorted(by_vendor.items())}
-    if reference == "cohort_mean":
-        ref = mean_reference(np.stack([c for cdfs in by_vendor.values() for c in cdfs]))
-    elif reference in vendor_cdfs:
-        ref = vendor_cdfs[reference]
-    else:
+class ReferenceAccumulator:
+    """Streams the reference pass: per vendor, the sum of per-image breast pmfs over the uint16 levels."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.images: dict[str, int] = defaultdict(int)
+
+    def add(self, result: ImageResult) -> None:
+        if result.levels is None:
+            return
+        vendor = result.task.vendor
+        pmf = result.levels / result.levels.sum()  # every image weighs the same, whatever its breast size
+        self.sums[vendor] = self.sums[vendor] + pmf if vendor in self.sums else pmf
+        self.images[vendor] += 1
+
+    def vendor_levels(self) -> dict[str, np.ndarray]:
+        return {v: self.sums[v] / self.images[v] for v in sorted(self.sums)}
+
+    def reference(self, choice: str) -> np.ndarray:
+        """The reference CDF: mean over all sampled images ('cohort_mean') or over one vendor's."""
+        if not self.sums:
+            raise RuntimeError(
+                "harmonize: no sampled image could be decoded and masked; no reference possible"
+            )
+        if choice == "cohort_mean":
+            return reference_from_levels(sum(self.sums.values()) / sum(self.images.values()))
+        if choice in self.sums:
+            return reference_from_levels(self.sums[choice] / self.images[choice])
         raise ValueError(
-            f"params harmonize.reference={reference!r} is neither 'cohort_mean' nor a vendor of the cohort "
-            f"(vendors: {sorted(vendor_cdfs)})"
+            f"params harmonize.reference={choice!r} is neither 'cohort_mean' nor a vendor of the cohort "
+            f"(vendors: {sorted(self.sums)})"
         )
-    return ref, vendor_cdfs
 
 
 def _wasserstein_to_reference(hist: np.ndarray, reference: np.ndarray) -> float:
@@ -131,7 +150,7 @@ def _metrics(
 def _examples(
     index: pd.DataFrame,
     reference: np.ndarray,
-    vendor_cdfs: dict[str, np.ndarray] | None,
+    vendor_levels: dict[str, np.ndarray] | None,
     params: Params,
 ) -> list[Example]:
     rng = np.random.default_rng(params.base.seed)
@@ -141,9 +160,14 @@ def _examples(
         source_path = row["source_path"]
         try:
             pixels = read_pixels(source_path)
-            cdf = None if vendor_cdfs is None else vendor_cdfs.get(vendor)
+            source = None if vendor_levels is None else vendor_levels.get(vendor)
             result = harmonize_details(
-                pixels, row["laterality"], reference, params.harmonize.size, params.harmonize.bit_depth, cdf
+                pixels,
+                row["laterality"],
+                reference,
+                params.harmonize.size,
+                params.harmonize.bit_depth,
+                source,
             )
         except (ImageReadError, MaskError) as err:  # it worked in the pool; only a changed file gets here
             log.warning("example image for %s skipped: %s", vendor, err)
@@ -161,21 +185,22 @@ def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plo
     reset_dir(out_dir)
 
     sample = sample_per_vendor(tasks, hp.reference_sample, params.base.seed)
-    ref_results = list(
-        tqdm(reference_pass(sample, hp.size, hp.workers), total=len(sample), desc="reference", unit="img")
-    )
-    reference, vendor_cdfs = build_reference(ref_results, hp.reference)
+    accumulator = ReferenceAccumulator()
+    for result in tqdm(reference_pass(sample, hp.size, hp.workers), total=len(sample), desc="reference"):
+        accumulator.add(result)
+    reference = accumulator.reference(hp.reference)
+    vendor_levels = accumulator.vendor_levels()
     write_npy(out_dir / "reference.npy", reference)
-    with atomic_path(out_dir / "vendor_cdfs.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **vendor_cdfs)
-    source_cdfs = vendor_cdfs if hp.match == "vendor" else None
+    with atomic_path(out_dir / "vendor_levels.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **vendor_levels)
+    source_levels = vendor_levels if hp.match == "vendor" else None
 
     config = HarmonizeConfig(
         size=hp.size,
         bit_depth=hp.bit_depth,
         reference=reference,
         out_dir=out_dir / "images",
-        source_cdfs=source_cdfs,
+        source_levels=source_levels,
     )
     raw_hists: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(BINS, dtype=np.int64))
     out_hists: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(BINS, dtype=np.int64))
@@ -224,7 +249,7 @@ def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plo
         dict(raw_hists),
         dict(out_hists),
         reference,
-        sum(r.cdf is not None for r in ref_results),
+        sum(accumulator.images.values()),
         flipped,
     )
     write_json(metrics_path, metrics)
@@ -234,7 +259,7 @@ def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plo
         metrics["vendor_disagreement_after"],
         metrics["disagreement_reduction"],
     )
-    harmonize_examples_figure(_examples(ok, reference, source_cdfs, params), reference, plot_path)
+    harmonize_examples_figure(_examples(ok, reference, source_levels, params), reference, plot_path)
     return metrics
 
 
