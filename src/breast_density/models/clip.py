@@ -400,9 +400,13 @@ def load_clip(
             model,
         )
         return architecture_bundle(model, device)
-    if model.startswith(HF_HUB_PREFIX):
+    is_hub, directory = model.startswith(HF_HUB_PREFIX), Path(model)
+    if pretrained and (is_hub or directory.is_dir()):
+        log.warning("embed.pretrained=%s ignored: %s carries its own weights", pretrained, model)
+    if revision and not is_hub:
+        log.warning("embed.revision=%s ignored: it pins hub models only, not %s", revision, model)
+    if is_hub:
         return _load_folder(_hub_snapshot(model, revision), model, device)
-    directory = Path(model)
     if directory.is_dir():
         _check_local_dir(directory)
         return _load_folder(directory, model, device)
