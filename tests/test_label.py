@@ -43,7 +43,7 @@ ENGLISH = [
     ("HETEROGENEOUSLY DENSE BREAST TISSUE.", "C"),
     ("Dense heterogeneous parenchyma.", "C"),
     ("Type C breasts.", "C"),
-    ("C-type pattern.", "C"),
+    ("Breast pattern: C-type.", "C"),
     ("Breast density type 3 (ACR).", "C"),
     ("Mammographic density: BI-RADS category C.", "C"),
     ("Dens. C", "C"),
@@ -91,6 +91,9 @@ ENGLISH_DISTRACTORS = [
     "Category 2: benign findings.",
     "There is a density a few millimetres behind the nipple.",
     "Type 2 diabetes. Density 1 cm from the skin.",
+    "Patient type A.",  # 'type', 'category', 'pattern' count only in a sentence about the breast
+    "Category B.",
+    "Pattern of calcifications: B.",
 ]
 SPANISH_DISTRACTORS = [
     "Densidad asimétrica en el cuadrante superoexterno de la mama derecha.",
@@ -102,6 +105,8 @@ SPANISH_DISTRACTORS = [
     "Ganglio intramamario con hilio graso.",
     "Hallazgos benignos. BI-RADS 2. Categoría BI-RADS 4a.",
     "Densidad a nivel del cuadrante superoexterno.",
+    "Paciente con mamoplastia tipo B.",
+    "Diabetes tipo 2.",
 ]
 
 
@@ -214,13 +219,14 @@ def test_no_cohort_distractor_or_assessment_gives_a_label() -> None:
 
 
 def test_disagreement_policy() -> None:
-    c_en, d_es, none_es = extract_en("Type C."), extract_es("Tipo D."), extract_es("Sin lesiones.")
+    c_en, d_es = extract_en("Breast type C."), extract_es("Mamas tipo D.")
+    none_es = extract_es("Sin lesiones.")
     assert combine(c_en, d_es, "exclude") == DISAGREE
     assert combine(c_en, d_es, "english") == (c_en, "english")
     assert combine(c_en, d_es, "spanish") == (d_es, "spanish")
     assert combine(c_en, none_es, "exclude") == DISAGREE
     assert combine(c_en, none_es, "spanish") == NO_STATEMENT
-    assert combine(c_en, extract_es("Tipo C."), "exclude") == (c_en, "english")
+    assert combine(c_en, extract_es("Mamas tipo C."), "exclude") == (c_en, "english")
     assert combine(extract_en("Dense breasts."), none_es, "exclude") == GENERIC
 
 

@@ -67,6 +67,8 @@ class Rule:
     name: str
     pattern: str
     letter: str | None = None
+    # Weak keys ("type C", "category b") count only in a sentence that is about the breast or its density.
+    anchored: bool = False
     compiled: regex.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,13 +86,16 @@ class Language:
     findings_headers: str  # regex alternation of section names whose text is searched first
     fallback_headers: str  # sections searched when the findings say nothing (impression, conclusion)
     other_headers: str  # sections never searched (indication, history, technique, ...)
+    anchor: str  # words that put a sentence about the breast composition (breast, density, ACR, ...)
     _generic: tuple[regex.Pattern, ...] = field(init=False, repr=False, compare=False)
+    _anchor: regex.Pattern = field(init=False, repr=False, compare=False)
     _distractors: tuple[regex.Pattern, ...] = field(init=False, repr=False, compare=False)
     _header: regex.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_generic", tuple(regex.compile(p, FLAGS) for p in self.generic))
         object.__setattr__(self, "_distractors", tuple(regex.compile(p, FLAGS) for p in self.distractors))
+        object.__setattr__(self, "_anchor", regex.compile(rf"\b(?:{self.anchor})(?!\w)", FLAGS))
         names = (
             f"(?P<findings>{self.findings_headers})|(?P<fallback>{self.fallback_headers})"
             f"|(?P<other>{self.other_headers})"
@@ -141,6 +146,18 @@ def _blank(text: str, patterns: tuple[regex.Pattern, ...]) -> str:
 
 
 _WORD = regex.compile(r"[[:alpha:]]+")
+_SENTENCE_END = regex.compile(r"[.!?;\n]\s|\n")
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the sentence around text[start:end]."""
+    left = 0
+    for m in _SENTENCE_END.finditer(text, 0, start):
+        left = m.end()
+    right = _SENTENCE_END.search(text, end)
+    return left, right.start() if right else len(text)
+
+
 _CLAUSE_END = regex.compile(r"[.;:!?,\n()]|\b(?:but|pero|aunque|although|however)\b", FLAGS)
 
 
@@ -167,6 +184,8 @@ def find_mentions(text: str, language: Language) -> list[Mention]:
     mentions: list[Mention] = []
     for rule in language.rules:
         for m in rule.compiled.finditer(work):
+            if rule.anchored and not language._anchor.search(work, *_sentence(work, m.start(), m.end())):
+                continue
             letter = rule.letter or code_to_letter(m.group("code"))
             mentions.append(Mention(letter, rule.name, text[m.start() : m.end()], m.start(), m.end(), False))
     for pattern in language._generic:

@@ -34,14 +34,16 @@ _HETERO = rf"(?:{fuzzy('heterogeneously')}|{fuzzy('heterogeneous')}|heterog\.?)"
 
 RULES = (
     # ACR / BI-RADS codes
-    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}"),
+    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}", anchored=True),
     Rule("code_number", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[1-4])(?![.,]\d)\b{_AFTER}"),
     # a range ("C/D", "3-4") names two classes: the second letter makes the report a conflict
-    Rule("code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}"),
+    Rule(
+        "code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}", anchored=True
+    ),
     Rule("code_range", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b[1-4]{_RANGE}(?P<code>[1-4])\b{_AFTER}"),
     Rule("code_roman", rf"\bacr(?:{_FILL}){{0,4}}?\b(?P<code>iv|iii|ii|i)\b{_AFTER}"),
-    Rule("code_letter_first", r"\b(?P<code>[a-d])-(?:type|pattern)\b"),
-    Rule("code_letter_first", r"\b(?P<code>[b-d])[ \t]+(?:type|pattern)\b(?![ \t]+of\b)"),
+    Rule("code_letter_first", r"\b(?P<code>[a-d])-(?:type|pattern)\b", anchored=True),
+    Rule("code_letter_first", r"\b(?P<code>[b-d])[ \t]+(?:type|pattern)\b(?![ \t]+of\b)", anchored=True),
     # A: almost entirely fatty
     Rule(
         "desc_entirely_fatty",
@@ -146,6 +148,10 @@ ENGLISH = Language(
     other_headers=(
         r"indications?|clinical\s+(?:history|information|data|indication)|history|reason\s+for\s+(?:exam|study)"
         r"|technique|comparison|recommendations?|procedure"
+    ),
+    anchor=(
+        r"breasts?|mammary|densit(?:y|ies)|dens\.|dense|parenchym(?:a|al)|composition|acr|bi[\s-]?rads"
+        r"|(?:fibro)?glandular|tissue|mammogra\w*|fatty"
     ),
 )
 

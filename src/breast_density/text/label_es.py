@@ -43,10 +43,12 @@ _HETERO_ADJ = (
 )
 
 RULES = (
-    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}"),
+    Rule("code_letter", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[a-d])\b{_AFTER}", anchored=True),
     Rule("code_number", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b(?P<code>[1-4])(?![.,]\d)\b{_AFTER}"),
     # a range ("C/D", "3-4") names two classes: the second letter makes the report a conflict
-    Rule("code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}"),
+    Rule(
+        "code_range", rf"\b{_KEY}(?:{_FILL}){{0,8}}?\b[a-d]{_RANGE}(?P<code>[a-d])\b{_AFTER}", anchored=True
+    ),
     Rule("code_range", rf"\b{_NUM_KEY}(?:{_FILL}){{0,8}}?\b[1-4]{_RANGE}(?P<code>[1-4])\b{_AFTER}"),
     Rule("code_roman", rf"\bacr(?:{_FILL}){{0,4}}?\b(?P<code>iv|iii|ii|i)\b{_AFTER}"),
     # A: casi totalmente grasa
@@ -164,6 +166,10 @@ SPANISH = Language(
     other_headers=(
         r"indicaci[oó]n(?:es)?|motivo(?:\s+de\s+(?:consulta|estudio|exploraci[oó]n))?|antecedentes(?:\s+\w+)?"
         r"|historia\s+cl[ií]nica|datos\s+cl[ií]nicos|t[eé]cnica|comparaci[oó]n|recomendaci[oó]n(?:es)?"
+    ),
+    anchor=(
+        r"mamas?|mamari[oa]s?|densidad(?:es)?|dens\.|dens[oa]s?|par[eé]nquima|composici[oó]n|acr|bi[\s-]?rads"
+        r"|(?:fibro)?glandular(?:es)?|tejido|mamogr[aá]fic[oa]s?|grasas?|adiposas?"
     ),
 )
 
