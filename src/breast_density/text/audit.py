@@ -10,7 +10,7 @@ missed target into exit status 1 (for CI).
 from __future__ import annotations
 
 import argparse
-import logging
+import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +27,10 @@ from breast_density.params import load_params
 from breast_density.text.labeling import class_mapper
 from breast_density.text.normalize_metrics import normalize_scores
 
-log = logging.getLogger(__name__)
-
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _VARIABLE = re.compile(r"\{\w+\}|\d+|\b(?:derecha|izquierda|right|left)\b", re.IGNORECASE)
 DISTRACTOR_SIMILARITY = 85.0  # rapidfuzz partial ratio of a sentence to a distractor template
+_OPS = {">=": operator.ge, "<": operator.lt, "==": operator.eq}
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,7 @@ class Target:
 
     def passed(self, figures: dict) -> bool:
         value = _lookup(figures, self.figure)
-        if value is None:
-            return False
-        return {">=": value >= self.threshold, "<": value < self.threshold, "==": value == self.threshold}[
-            self.op
-        ]
+        return value is not None and _OPS[self.op](value, self.threshold)
 
 
 TARGETS = (
