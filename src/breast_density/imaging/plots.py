@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +36,17 @@ def _coarse(hist: np.ndarray) -> np.ndarray:
     return coarse / max(coarse.sum(), 1.0) * _PLOT_BINS  # density on [0, 1]
 
 
-def harmonize_examples_figure(examples: list[Example], reference: np.ndarray, path: str | Path) -> None:
-    """Raw image | harmonised image | breast-pixel histograms (raw, harmonised, reference) per vendor."""
-    rows = max(1, len(examples))
+def harmonize_examples_figure(
+    examples: list[Example],
+    reference: np.ndarray,
+    vendor_raw: dict[str, np.ndarray],
+    vendor_out: dict[str, np.ndarray],
+    note: str,
+    path: str | Path,
+) -> None:
+    """Per vendor: raw image | harmonised image | its breast-pixel histograms; last row: all breast pixels of
+    each vendor before and after (what the disagreement metric compares)."""
+    rows = len(examples) + 1
     fig, axes = plt.subplots(rows, 3, figsize=(11, 3.4 * rows), squeeze=False)
     centers = (np.arange(_PLOT_BINS) + 0.5) / _PLOT_BINS
     ref_pdf = _coarse(np.diff(reference))
@@ -53,18 +62,34 @@ def harmonize_examples_figure(examples: list[Example], reference: np.ndarray, pa
             ax.set_xticks([])
             ax.set_yticks([])
         prepared = ex.result.prepared
-        raw_hist = _coarse(breast_histogram(prepared.image[prepared.mask]))
-        out_hist = _coarse(unit_histogram(output_unit(out)))
-        hist_ax.step(centers, raw_hist, where="mid", label="raw breast pixels", color="tab:gray")
-        hist_ax.step(centers, out_hist, where="mid", label="harmonised", color="tab:blue")
+        hist_ax.step(centers, _coarse(breast_histogram(prepared.image[prepared.mask])), where="mid",
+                     label="raw breast pixels", color="tab:gray")  # fmt: skip
+        hist_ax.step(centers, _coarse(unit_histogram(output_unit(out))), where="mid", label="harmonised",
+                     color="tab:blue")  # fmt: skip
         hist_ax.plot(centers, ref_pdf, label="reference", color="tab:orange", linestyle="--")
-        hist_ax.set_xlim(0, 1)
-        hist_ax.set_xlabel("intensity (0-1)", fontsize=8)
-        hist_ax.set_ylabel("density", fontsize=8)
-        hist_ax.tick_params(labelsize=7)
-        hist_ax.legend(fontsize=7)
+        _style(hist_ax, "this image")
+    before_ax, after_ax, note_ax = axes[-1]
+    for ax, hists, title in (
+        (before_ax, vendor_raw, "all images, raw"),
+        (after_ax, vendor_out, "harmonised"),
+    ):
+        for vendor in sorted(hists):
+            ax.step(centers, _coarse(hists[vendor]), where="mid", label=vendor)
+        ax.plot(centers, ref_pdf, label="reference", color="black", linestyle="--", linewidth=0.8)
+        _style(ax, f"breast pixels per vendor: {title}")
+    note_ax.axis("off")
+    note_ax.text(0, 0.5, textwrap.fill(note, 42), fontsize=9, va="center")
     fig.suptitle("Inter-vendor harmonisation: breast crop, canonical side, histogram match", fontsize=11)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
+
+
+def _style(ax: plt.Axes, title: str) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("intensity (0-1)", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
