@@ -100,10 +100,10 @@ class MarianTranslator:
     def load(
         cls, model: str, batch_size: int = 16, max_length: int = 512, device: str | None = None
     ) -> MarianTranslator:
+        source, local_only = resolve_model(model)  # before the heavy imports: a missing model fails at once
         import torch
         from transformers import MarianMTModel, MarianTokenizer
 
-        source, local_only = resolve_model(model)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             tokenizer = MarianTokenizer.from_pretrained(source, local_files_only=local_only)
