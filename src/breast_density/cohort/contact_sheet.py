@@ -1,7 +1,8 @@
 """Contact sheet of the synthetic cohort: one exam per density class and vendor, all four views.
 
-Images are decoded by the pipeline's own reader (`imaging.decode.read_pixels`), so the sheet shows what the
-later stages see: VOI transform applied, MONOCHROME1 inverted, dense tissue bright.
+Images are shown as a DICOM viewer displays them (pydicom's VOI transform, MONOCHROME1 inverted), so the sheet
+shows the vendors' differences the harmonisation stage has to remove. Decoding with pydicom rather than the
+pipeline's reader keeps the cohort stage independent of edits to the imaging code.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import pydicom
+from pydicom.pixels import apply_voi_lut
 
 from breast_density.cohort.generate import DENSITIES, DENSITY_LABELS, VIEWS
 from breast_density.cohort.vendors import VENDOR_NAMES
-from breast_density.imaging.decode import read_pixels
 from breast_density.io import atomic_path, read_csv
 
 _THUMB_ROWS = 220  # thumbnails are downsampled before plotting: smaller file, no aliasing from matplotlib
@@ -80,7 +83,7 @@ def contact_sheet(
                 if exam_id is None:
                     continue
                 key = (exam_id, lat, view)
-                ax.imshow(_thumbnail(Path(paths[key])), cmap="gray", vmin=0, vmax=65535)
+                ax.imshow(_thumbnail(Path(paths[key])), cmap="gray", vmin=0, vmax=1)
                 ax.set_xlabel(f"{exam_id}  fgf {fraction[key]:.2f}", fontsize=6.5)
             if g == 0:
                 axes[r, 0].set_ylabel(
@@ -95,7 +98,7 @@ def contact_sheet(
         right = axes[0, (g + 1) * len(views) - 1].get_position()
         fig.text((left.x0 + right.x1) / 2, 0.985, vendor, ha="center", va="top", fontsize=11, weight="bold")
     fig.suptitle(
-        "Synthetic cohort: one exam per BI-RADS density (rows) and vendor, as decoded by the pipeline "
+        "Synthetic cohort: one exam per BI-RADS density (rows) and vendor, as a DICOM viewer shows them "
         "(fgf = fibroglandular area fraction)",
         y=0.005,
         va="bottom",
@@ -107,8 +110,21 @@ def contact_sheet(
     plt.close(fig)
 
 
-def _thumbnail(path: Path):
-    pixels = read_pixels(path)
+def display(ds: pydicom.Dataset) -> np.ndarray:
+    """Standard display of a grey-scale image in [0, 1]: VOI LUT or window, then MONOCHROME1 inverted."""
+    shown = apply_voi_lut(ds.pixel_array, ds).astype(np.float32)
+    if "VOILUTSequence" in ds:
+        top = 2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1
+    else:
+        top = 2 ** int(ds.BitsStored) - 1
+    shown /= np.float32(top)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        shown = 1 - shown
+    return np.clip(shown, 0, 1)
+
+
+def _thumbnail(path: Path) -> np.ndarray:
+    pixels = display(pydicom.dcmread(path))
     h, w = pixels.shape
     if h > _THUMB_ROWS:
         pixels = cv2.resize(pixels, (round(w * _THUMB_ROWS / h), _THUMB_ROWS), interpolation=cv2.INTER_AREA)
