@@ -2,11 +2,14 @@
 
 A held-out fraction f is approximated by a rational m/k (k <= 20 folds) and taken as m folds of
 scikit-learn's StratifiedGroupKFold(k): every patient lands in exactly one fold and the folds' class mixes
-are balanced, so the union of m folds is a patient-disjoint, stratified f-sized part.
+are balanced, so the union of m folds is a patient-disjoint, stratified f-sized part. Of all m-fold
+combinations the one whose class counts come closest to f times the class totals is kept.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from fractions import Fraction
@@ -17,6 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 PARTITIONS = ("train", "val", "test")
 MAX_FOLDS = 20
+_MAX_COMBINATIONS = 20_000
 
 
 class SplitError(ValueError):
@@ -39,15 +43,36 @@ def held_out(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int)
     if n_groups < folds:
         raise SplitError(f"only {n_groups} patients: too few to hold out {fraction:.0%} by patient")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    mask = np.zeros(len(labels), dtype=bool)
     with warnings.catch_warnings():
-        # small classes get a per-partition presence check below, with a clearer message
+        # small classes get a per-partition presence check, with a clearer message
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        for i, (_, fold) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
-            if i == take:
-                break
-            mask[fold] = True
+        fold_rows = [fold for _, fold in splitter.split(np.zeros(len(labels)), labels, groups)]
+    classes, y = np.unique(labels, return_inverse=True)
+    counts = np.stack([np.bincount(y[rows], minlength=len(classes)) for rows in fold_rows])
+    chosen = _best_folds(counts, take, fraction * np.bincount(y, minlength=len(classes)), seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for i in chosen:
+        mask[fold_rows[i]] = True
     return mask
+
+
+def _best_folds(counts: np.ndarray, take: int, target: np.ndarray, seed: int) -> tuple[int, ...]:
+    """The `take` folds whose summed class counts are closest to `target` (every class present if possible).
+
+    With few patients per fold the folds' class mixes vary a lot, so the choice of folds matters; all
+    combinations are scored when there are not too many, else a seeded sample of them.
+    """
+    n_folds = len(counts)
+    if math.comb(n_folds, take) <= _MAX_COMBINATIONS:
+        combos = np.array(list(itertools.combinations(range(n_folds), take)))
+    else:
+        rng = np.random.default_rng(seed)
+        combos = np.sort(
+            np.stack([rng.choice(n_folds, take, replace=False) for _ in range(_MAX_COMBINATIONS)]), 1
+        )
+    summed = counts[combos].sum(axis=1)
+    score = ((summed - target) ** 2).sum(axis=1) + 1e9 * (summed == 0).sum(axis=1)
+    return tuple(combos[int(np.argmin(score))])
 
 
 def split_partitions(
