@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from breast_density.data.datasets import HarmonizedImages
-from breast_density.imaging.harmonize import BINS
+from breast_density.imaging.harmonize import BINS, LEVELS
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, load_bundle
 from breast_density.models.training import (
@@ -207,7 +207,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     harmonize_dir = tmp_path / "harmonize"
     harmonize_dir.mkdir()
     np.save(harmonize_dir / "reference.npy", np.linspace(0, 1, BINS + 1))
-    np.savez(harmonize_dir / "vendor_cdfs.npz", v=np.linspace(0, 1, BINS + 1))
+    np.savez(harmonize_dir / "vendor_levels.npz", v=np.ones(LEVELS))
     out = {
         "model_dir": tmp_path / "models" / "finetune",
         "predictions_csv": tmp_path / "processed" / "predictions.csv",
@@ -237,7 +237,7 @@ def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -
     frame = make_cohort(tmp_path, {"train": 2, "val": 1, "test": 1})
     frame.to_csv(tmp_path / "split.csv", index=False)
     np.save(tmp_path / "reference.npy", np.linspace(0, 1, BINS + 1))
-    np.savez(tmp_path / "vendor_cdfs.npz", v=np.linspace(0, 1, BINS + 1))
+    np.savez(tmp_path / "vendor_levels.npz", v=np.ones(LEVELS))
     resume_dir = tmp_path / "resume"
     args = (
         _stage_params(),
@@ -257,7 +257,7 @@ def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -
     # A changed setting starts afresh even when a checkpoint is present.
     with pytest.raises(KilledError):
         finetune.run(*args, root=tmp_path, after_epoch=_kill_after(0))
-    changed = (_stage_params(lr=1e-3), *args[1:])
+    changed = (_stage_params(lr=5e-4), *args[1:])
     assert finetune.run(*changed, root=tmp_path)["resumed_at_epoch"] == 0
 
 

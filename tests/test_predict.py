@@ -14,7 +14,7 @@ import yaml
 from breast_density.cli import main as cli_main
 from breast_density.cohort.generate import generate_cohort
 from breast_density.imaging.dicom_header import scan_header
-from breast_density.imaging.harmonize import BINS
+from breast_density.imaging.harmonize import BINS, LEVELS
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
 from breast_density.params import CohortParams, Params
 
@@ -40,7 +40,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, cohort_dicoms: list[Path
     out.mkdir()
     np.save(out / "harmonize_reference.npy", _reference())
     vendor = scan_header(cohort_dicoms[0]).vendor
-    np.savez(out / "harmonize_vendor_cdfs.npz", **{vendor: np.linspace(0, 1, BINS + 1)})
+    np.savez(out / "harmonize_vendor_levels.npz", **{vendor: np.ones(LEVELS)})
     save_bundle(
         out,
         model,
@@ -55,7 +55,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, cohort_dicoms: list[Path
                 "bit_depth": 8,
                 "match": "vendor",
                 "reference_file": "harmonize_reference.npy",
-                "vendor_cdfs_file": "harmonize_vendor_cdfs.npz",
+                "vendor_levels_file": "harmonize_vendor_levels.npz",
             },
         },
     )
@@ -130,7 +130,7 @@ def test_probe_model_is_supported(
     harmonize.mkdir(parents=True)
     np.save(harmonize / "reference.npy", _reference())
     vendor = scan_header(cohort_dicoms[0]).vendor
-    np.savez(harmonize / "vendor_cdfs.npz", **{vendor: np.linspace(0, 1, BINS + 1)})
+    np.savez(harmonize / "vendor_levels.npz", **{vendor: np.ones(LEVELS)})
     embed_dim = load_clip(params["embed"]["model"]).embed_dim
     save_probe(
         Path("models/probe"),

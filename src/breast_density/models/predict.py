@@ -1,6 +1,6 @@
 """`breast-density predict PATH...`: density of new DICOM/PNG files with the fine-tuned ConvNeXt or the probe.
 
-Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor CDFs,
+Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor histograms,
 same size and bit depth as the training images), then the model. A file that cannot be read or masked is
 reported by name on stderr and makes the exit code non-zero; the other files are still classified.
 """
@@ -35,7 +35,7 @@ class Harmonization:
     """What predict needs to reproduce the training images' harmonisation."""
 
     reference: np.ndarray
-    vendor_cdfs: dict[str, np.ndarray] | None  # None: each image matched on its own histogram
+    vendor_levels: dict[str, np.ndarray] | None  # None: each image matched on its own histogram
     size: int
     bit_depth: int
 
@@ -58,8 +58,8 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
 def _load_harmonization(model_dir: Path, settings: dict[str, Any]) -> Harmonization:
     reference = np.load(model_dir / settings["reference_file"])
     cdfs = None
-    if settings.get("match") == "vendor" and settings.get("vendor_cdfs_file"):
-        with np.load(model_dir / settings["vendor_cdfs_file"]) as data:
+    if settings.get("match") == "vendor" and settings.get("vendor_levels_file"):
+        with np.load(model_dir / settings["vendor_levels_file"]) as data:
             cdfs = {k: data[k] for k in data.files}
     return Harmonization(reference, cdfs, int(settings["size"]), int(settings["bit_depth"]))
 
@@ -116,7 +116,7 @@ class ProbePredictor(Predictor):
             harmonize_dir,
             {
                 "reference_file": "reference.npy",
-                "vendor_cdfs_file": "vendor_cdfs.npz",
+                "vendor_levels_file": "vendor_levels.npz",
                 "match": params.match,
                 "size": params.size,
                 "bit_depth": params.bit_depth,
@@ -161,18 +161,18 @@ def harmonize_file(
     side = laterality or (header.laterality if header else "")
     # Without a laterality the breast mask alone decides the chest-wall side (reliable unless the breast
     # fills the whole detector width).
-    source_cdf = None
-    if harmonization.vendor_cdfs is not None:
+    source_levels = None
+    if harmonization.vendor_levels is not None:
         maker = vendor or (header.vendor if header else "")
-        source_cdf = harmonization.vendor_cdfs.get(maker)
-        if source_cdf is None:
+        source_levels = harmonization.vendor_levels.get(maker)
+        if source_levels is None:
             notes.append(
                 f"vendor {maker or 'unknown'!r} is not one of the training vendors "
-                f"{sorted(harmonization.vendor_cdfs)}: matched on the image's own histogram instead"
+                f"{sorted(harmonization.vendor_levels)}: matched on the image's own histogram instead"
             )
     try:
         image = harmonize_image(
-            pixels, side, harmonization.reference, harmonization.size, harmonization.bit_depth, source_cdf
+            pixels, side, harmonization.reference, harmonization.size, harmonization.bit_depth, source_levels
         )
     except MaskError as err:
         raise ImageReadError(path, f"no breast found in the image ({err})") from None

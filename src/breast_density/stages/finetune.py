@@ -34,7 +34,7 @@ from breast_density.stages import stage_setup
 log = logging.getLogger(__name__)
 
 REFERENCE_FILE = "harmonize_reference.npy"
-VENDOR_CDFS_FILE = "harmonize_vendor_cdfs.npz"
+VENDOR_LEVELS_FILE = "harmonize_vendor_levels.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 _ID_COLUMNS = ["image_id", "exam_id", "patient_id"]
 
@@ -89,7 +89,7 @@ def run(
     # Copied into the model bundle so predict harmonises new images exactly like the training images.
     harmonize_files = {REFERENCE_FILE: harmonize_dir / "reference.npy"}
     if params.harmonize.match == "vendor":
-        harmonize_files[VENDOR_CDFS_FILE] = harmonize_dir / "vendor_cdfs.npz"
+        harmonize_files[VENDOR_LEVELS_FILE] = harmonize_dir / "vendor_levels.npz"
     for source in harmonize_files.values():
         if not source.is_file():
             raise FileNotFoundError(f"{source}: harmonisation output missing (run the harmonize stage)")
@@ -148,7 +148,7 @@ def run(
             "bit_depth": params.harmonize.bit_depth,
             "match": params.harmonize.match,
             "reference_file": REFERENCE_FILE,
-            "vendor_cdfs_file": VENDOR_CDFS_FILE if VENDOR_CDFS_FILE in harmonize_files else None,
+            "vendor_levels_file": VENDOR_LEVELS_FILE if VENDOR_LEVELS_FILE in harmonize_files else None,
         },
         "training": {
             **params.finetune.model_dump(exclude={"workers"}),
