@@ -78,8 +78,11 @@ DEMO_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-class ModelNotAvailableError(RuntimeError):
-    """The requested model (or its weights / tokenizer) is not available locally and cannot be fetched."""
+class ModelNotAvailableError(FileNotFoundError):
+    """The requested model (or its weights / tokenizer) is not available locally and cannot be fetched.
+
+    A FileNotFoundError, so stages and the CLI report it as one line naming the fix, without a traceback.
+    """
 
 
 @dataclass
