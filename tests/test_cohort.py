@@ -203,6 +203,21 @@ def test_breast_sits_against_the_chest_wall_of_its_side(images: pd.DataFrame) ->
         assert (left > right) == (row.laterality == "L"), f"{row.path}: breast on the wrong side"
 
 
+def test_laterality_marker_is_burned_into_the_corner_away_from_the_chest_wall(images: pd.DataFrame) -> None:
+    for row in images.itertuples():
+        shown = _display(pydicom.dcmread(row.path))
+        h, w = shown.shape
+        top = shown[: max(3, h // 12)]
+        anterior, chest = (
+            (top[:, -w // 3 :], top[:, : w // 3])
+            if row.laterality == "L"
+            else (top[:, : w // 3], top[:, -w // 3 :])
+        )
+        assert anterior.max() > 0.99, f"{row.path}: no burned-in label"
+        if row.view == "CC":  # on MLO the pectoral muscle fills the chest-wall corner
+            assert chest.max() < 0.5, f"{row.path}: label on the chest-wall side"
+
+
 def test_fibroglandular_fraction_rises_strictly_from_a_to_d(
     images: pd.DataFrame, exams: pd.DataFrame
 ) -> None:

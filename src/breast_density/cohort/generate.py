@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -205,7 +206,9 @@ def render_exam(task: _ExamTask) -> list[dict]:
         rendered = phantom.render_view(
             rng, shape, view, lat, exam.density, fraction, exam.patient.anatomy, spacing
         )
-        stored = vendors.to_stored(rng, rendered.image, vendor, task.scale)
+        stored = vendors.to_stored(rng, rendered.image, vendor, task.scale, rendered.marker)
+        # Larger breasts compress thicker; the automatic exposure raises the tube voltage with thickness.
+        thickness = float(np.clip(35 + 35 * exam.patient.anatomy.size + rng.normal(0, 4), 20, 90))
         rel = Path("dicom") / exam.patient.patient_id / exam.exam_id / f"{lat}_{view}.dcm"
         header = vendors.DicomHeader(
             patient_id=exam.patient.patient_id,
@@ -220,6 +223,10 @@ def render_exam(task: _ExamTask) -> list[dict]:
             laterality=lat,
             view=view,
             instance=n + 1,
+            age_years=_age(exam.patient.phi.birth_date, exam.exam_date),
+            thickness_mm=thickness,
+            force_n=float(rng.uniform(60, 150)),
+            kvp=float(np.clip(26 + 0.12 * (thickness - 30) + rng.normal(0, 0.5), 24, 35)),
         )
         window = vendors.vendor_window(rng, vendor)
         vendors.write_dicom(task.root / rel, stored, window, vendor, header, task.scale)
@@ -236,6 +243,15 @@ def render_exam(task: _ExamTask) -> list[dict]:
     return rows
 
 
+def _age(birth_date: str, exam_date: str) -> int:
+    born, seen = dt.datetime.strptime(birth_date, "%Y%m%d"), dt.datetime.strptime(exam_date, "%Y%m%d")
+    return seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
+
+
 def render_images(exams: list[ExamPlan], seed: int, scale: float, root: Path, workers: int) -> list[dict]:
     tasks = [_ExamTask(e, seed, scale, root) for e in exams]
     bar = dict(total=len(tasks), desc="cohort exams", unit="exam", leave=False)
@@ -243,7 +259,7 @@ def render_images(exams: list[ExamPlan], seed: int, scale: float, root: Path, wo
         return [row for rows in tqdm(map(render_exam, tasks), **bar) for row in rows]
     # forkserver: a clean child, never a fork of a parent whose OpenCV/BLAS threads hold locks.
     ctx = get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
         results = pool.map(render_exam, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
         return [row for rows in tqdm(results, **bar) for row in rows]
 

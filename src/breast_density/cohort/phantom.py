@@ -48,6 +48,7 @@ class Anatomy:
 class View:
     image: np.ndarray  # float32 presentation values, dense tissue bright, air 0
     breast: np.ndarray  # bool mask of breast tissue (pectoral muscle excluded)
+    marker: np.ndarray  # bool mask of the burned-in label (written at full display brightness by the vendor)
     fibroglandular_fraction: float  # measured area fraction of dense tissue inside `breast`
 
 
@@ -201,8 +202,8 @@ def render_view(
     if laterality == "R":  # real exports show the right breast with the chest wall on the right
         image, breast = image[:, ::-1], breast[:, ::-1]
     image = np.ascontiguousarray(image)
-    burn_in_marker(image, f"{laterality} {view}", chest_wall_left=laterality == "L")
-    return View(image=image, breast=np.ascontiguousarray(breast), fibroglandular_fraction=measured)
+    marker = marker_mask(shape, f"{laterality} {view}", chest_wall_left=laterality == "L")
+    return View(image, np.ascontiguousarray(breast), marker, measured)
 
 
 def _soft_threshold(
@@ -221,14 +222,14 @@ def _soft_threshold(
     return gland.astype(np.float32) * inside
 
 
-def burn_in_marker(image: np.ndarray, text: str, chest_wall_left: bool) -> None:
-    """Burn the laterality/view label into the top corner away from the chest wall, as exports do."""
-    h, w = image.shape
-    scale = h / 700
+def marker_mask(shape: tuple[int, int], text: str, chest_wall_left: bool) -> np.ndarray:
+    """Pixels of the laterality/view label, in the top corner away from the chest wall as exports put it."""
+    h, w = shape
+    scale = max(0.3, h / 700)  # legible even on the smallest test matrices
     thickness = max(1, round(h / 300))
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     margin = max(2, round(h * 0.02))
     x = w - tw - margin if chest_wall_left else margin
     ink = np.zeros((h, w), dtype=np.uint8)  # OpenCV draws text on 8-bit images only
-    cv2.putText(ink, text, (x, margin + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
-    np.maximum(image, ink.astype(np.float32) / 255, out=image)
+    cv2.putText(ink, text, (x, margin + th), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_8)
+    return ink > 0

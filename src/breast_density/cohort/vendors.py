@@ -76,8 +76,17 @@ def vendor_by_name(name: str) -> VendorProfile:
     raise ValueError(f"unknown vendor {name!r}; known: {list(VENDOR_NAMES)}")
 
 
-def to_stored(rng: np.random.Generator, image: np.ndarray, vendor: VendorProfile, scale: float) -> np.ndarray:
-    """Presentation image (dense bright, 0..1) -> the vendor's stored pixel values (uint16)."""
+def to_stored(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    vendor: VendorProfile,
+    scale: float,
+    marker: np.ndarray | None = None,
+) -> np.ndarray:
+    """Presentation image (dense bright, 0..1) -> the vendor's stored pixel values (uint16).
+
+    `marker` pixels (burned-in text) get the brightest displayable value, noise-free, as modalities do.
+    """
     spacing = vendor.spacing(scale)
     sigma_px = vendor.blur_mm / spacing
     if sigma_px > 0.3:
@@ -87,6 +96,8 @@ def to_stored(rng: np.random.Generator, image: np.ndarray, vendor: VendorProfile
     stored = _transfer(np.clip(noisy, 0.0, 1.0), vendor)
     top = 2**vendor.bits_stored - 1
     stored = np.clip(np.rint(stored), 0, top).astype(np.uint16)
+    if marker is not None:
+        stored[marker] = top
     if vendor.photometric == "MONOCHROME1":
         stored = (top - stored).astype(np.uint16)
     return stored
@@ -143,6 +154,10 @@ class DicomHeader:
     laterality: str
     view: str
     instance: int
+    age_years: int
+    thickness_mm: float  # compressed breast thickness
+    force_n: float  # compression force
+    kvp: float
 
 
 def make_uid(*parts: object) -> str:
@@ -193,7 +208,12 @@ def write_dicom(
     view_code = Dataset()
     view_code.CodeValue, view_code.CodingSchemeDesignator, view_code.CodeMeaning = code_value, "SCT", meaning
     ds.ViewCodeSequence = Sequence([view_code])
+    ds.PatientAge = f"{header.age_years:03d}Y"
     ds.BreastImplantPresent = "NO"
+    ds.BodyPartThickness = round(header.thickness_mm, 1)
+    ds.CompressionForce = round(header.force_n, 1)
+    ds.KVP = round(header.kvp, 1)
+    ds.DetectorType = "DIRECT"
     ds.BurnedInAnnotation = "YES"  # the laterality marker is part of the pixels
     ds.StudyInstanceUID = header.study_uid
     ds.SeriesInstanceUID = header.series_uid
