@@ -235,3 +235,16 @@ def test_biomedclip_shaped_folder_loads_offline_with_its_tokenizer(monkeypatch, 
     with pytest.raises(ModelNotAvailableError, match=r"vocab\.txt"):
         load_clip(str(folder))
     assert not no_network
+
+
+@pytest.mark.gpu
+def test_gpu_embeddings_match_cpu_within_bf16_precision(tmp_path):
+    frame = pd.read_csv(make_split(tmp_path, per_class=2))
+    torch.manual_seed(0)
+    cpu = embed_images(load_clip("demo-tiny-clip"), frame, progress=False)
+    torch.manual_seed(0)
+    gpu_bundle = load_clip("demo-tiny-clip", device="cuda")
+    gpu = embed_images(gpu_bundle, frame, device="cuda", progress=False)
+    assert gpu.dtype == np.float32
+    cosine = (cpu * gpu).sum(axis=1)
+    assert cosine.min() > 0.99
