@@ -12,13 +12,18 @@ from tqdm import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
-_MIN_PER_WORKER = 16  # below this a pool's start-up costs more than it saves
+# Starting a worker costs 1-2 s on a busy 2-core machine (each imports pydicom, OpenCV, pandas and the stage
+# module), while one process scans ~500 headers/s: below this many files per worker the pool loses
+# (benchmarks/bench_ingest.py prints both).
+MIN_FILES_PER_WORKER = 500
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, n_items: int) -> Iterator[Pool | None]:
+def worker_pool(
+    workers: int, n_items: int, min_per_worker: int = MIN_FILES_PER_WORKER
+) -> Iterator[Pool | None]:
     """One pool for several passes over the same files (None: run in this process)."""
-    if workers <= 1 or n_items < workers * _MIN_PER_WORKER:
+    if workers <= 1 or n_items < workers * min_per_worker:
         yield None
         return
     # forkserver: never fork a parent whose OpenCV/BLAS threads may hold locks.

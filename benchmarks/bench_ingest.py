@@ -1,0 +1,130 @@
+"""Ingest throughput: the stage's header scan next to bare `pydicom.dcmread` on the same files, same run.
+
+Two file sets: the demo cohort (data/raw/cohort when present, else generated at the demo scale) and a few
+full-resolution vendor images (cohort scale 1, one exam per vendor). Files are read once first so every
+timing sees a warm page cache; each timing is the best of `--repeats`. Prints images/s and ratios:
+
+  * dcmread           bare `pydicom.dcmread(f)` (reads every byte, decodes nothing), one process
+  * dcmread+pixels    bare `pydicom.dcmread(f).pixel_array`, one process (context: what a decode costs)
+  * scan, 1 process   `scan_header` (header, deferred pixel element, length/plugin checks)
+  * scan, N workers   `scan_headers` in a pool of `ingest.workers`, pool start-up included
+  * stage             the whole ingest (scan + checks + pseudonyms + report scrubbing + de-identified copies)
+
+    .venv/bin/python benchmarks/bench_ingest.py [--demo-root data/raw/cohort] [--full-exams 3] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+
+from breast_density.cohort.assemble import IngestOptions, ingest_source
+from breast_density.cohort.generate import generate_cohort, plan_cohort, render_images, write_reports
+from breast_density.cohort.sources import load_source
+from breast_density.cohort.vendors import VENDORS
+from breast_density.imaging.dicom_header import find_dicom_files, scan_header, scan_headers
+from breast_density.imaging.parallel import worker_pool
+from breast_density.io import write_csv
+from breast_density.params import CohortParams, IngestParams, Params
+
+
+def best_rate(fn: Callable[[], object], n: int, repeats: int) -> float:
+    """Images per second, best of `repeats` runs (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def demo_cohort(root: Path | None, scratch: Path) -> Path:
+    if root is not None and (root / "reports.csv").is_file():
+        return root
+    out = scratch / "demo"
+    if not (out / "reports.csv").is_file():
+        print("generating the demo cohort (160 exams, demo scale) ...", flush=True)
+        generate_cohort(CohortParams(), Params().base.seed, out, scratch / "demo-truth", workers=2)
+    return out
+
+
+def full_resolution_cohort(scratch: Path, exams: int) -> Path:
+    """`exams` scale-1 exams, vendors taken in turn so every vendor's encoding is measured."""
+    out = scratch / f"full{exams}"
+    if not (out / "reports.csv").is_file():
+        print(f"generating {exams} full-resolution exams (cohort scale 1) ...", flush=True)
+        cfg = CohortParams(exams=exams, scale=1.0)
+        planned = plan_cohort(cfg, 0)
+        planned = [
+            dataclasses.replace(e, vendor=VENDORS[i % len(VENDORS)].name) for i, e in enumerate(planned)
+        ]
+        reports = write_reports(planned, cfg, 0)
+        render_images(planned, 0, 1.0, out, workers=2)
+        rows = [
+            {"exam_id": e.exam_id, "patient_id": e.patient.patient_id, "report": r.text}
+            for e, r in zip(planned, reports, strict=True)
+        ]
+        write_csv(out / "reports.csv", pd.DataFrame(rows))
+    return out
+
+
+def measure(name: str, root: Path, workers: int, repeats: int, scratch: Path) -> None:
+    files = find_dicom_files(root)
+    n = len(files)
+    size_mb = sum(f.stat().st_size for f in files) / n / 2**20
+    for f in files:  # warm the page cache for every contender alike
+        f.read_bytes()
+
+    def pool_scan() -> None:
+        with worker_pool(workers, n, min_per_worker=0) as pool:  # forced, to show what a pool costs here
+            list(scan_headers(files, pool))
+
+    def stage(workers: int) -> None:
+        opts = IngestOptions(
+            key="bench", class_names=Params().class_names, workers=workers, copies_dir=scratch / "copies"
+        )
+        ingest_source(load_source("reports", root), opts)
+
+    rates = {
+        "dcmread": best_rate(lambda: [pydicom.dcmread(f) for f in files], n, repeats),
+        "dcmread+pixels": best_rate(lambda: [pydicom.dcmread(f).pixel_array for f in files], n, repeats),
+        "scan, 1 process": best_rate(lambda: [scan_header(f) for f in files], n, repeats),
+        f"scan, {workers} workers": best_rate(pool_scan, n, repeats),
+        "stage, 1 process": best_rate(lambda: stage(1), n, repeats),
+        f"stage, workers={workers}": best_rate(lambda: stage(workers), n, repeats),
+    }
+    print(f"\n{name}: {n} images, {size_mb:.2f} MiB per file on average")
+    base = rates["dcmread"]
+    for label, rate in rates.items():
+        print(f"  {label:<22} {rate:9.1f} images/s   x{rate / base:6.2f} vs dcmread")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--demo-root", type=Path, default=Path("data/raw/cohort"))
+    parser.add_argument("--full-exams", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="reuse/keep generated files in this folder")
+    args = parser.parse_args()
+    workers = IngestParams().workers
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = args.keep or Path(tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
+        measure("demo cohort", demo_cohort(args.demo_root, scratch), workers, args.repeats, scratch)
+        full = full_resolution_cohort(scratch, args.full_exams)
+        measure("full resolution (scale 1)", full, workers, args.repeats, scratch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
