@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from breast_density.imaging.batch import harmonize_file
 from breast_density.imaging.decode import ImageReadError, read_pixels
 from breast_density.imaging.harmonize import (
     BINS,
@@ -15,6 +16,7 @@ from breast_density.imaging.harmonize import (
     harmonize_image,
     histogram_cdf,
     level_counts,
+    load_reference,
     output_unit,
     prepare,
     reference_from_levels,
@@ -208,3 +210,17 @@ def test_reduced_decode_raises_named_errors(tmp_path):
         read_reduced(bad, 64)
     with pytest.raises(ImageReadError, match="missing"):
         read_reduced(tmp_path / "none.dcm", 64)
+
+
+def test_saved_reference_and_file_api_reproduce_the_stage(tmp_path):
+    images_csv = _write_cohort(tmp_path)
+    params = parse_params({"harmonize": {"size": 64, "workers": 1}})
+    out_dir = tmp_path / "harmonize"
+    stage.run(params, images_csv, out_dir, tmp_path / "m.json", tmp_path / "plot.png")
+    reference, vendor_levels = load_reference(out_dir)
+    row = read_csv(out_dir / "index.csv").iloc[0]
+    source = read_csv(images_csv).set_index("image_id").loc[row["image_id"]]
+    again = harmonize_file(source["path"], row["laterality"], reference, 64, 8, vendor_levels[row["vendor"]])
+    np.testing.assert_array_equal(again, cv2.imread(row["path"], cv2.IMREAD_UNCHANGED))
+    with pytest.raises(FileNotFoundError, match="harmonize stage"):
+        load_reference(tmp_path)

@@ -70,6 +70,22 @@ def _init_worker(config: HarmonizeConfig | None) -> None:
     cv2.setNumThreads(1)
 
 
+def harmonize_file(
+    path: str | Path,
+    laterality: str,
+    reference: np.ndarray,
+    size: int,
+    bit_depth: int,
+    source_levels: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decode and harmonise one image file exactly as the harmonize stage does (reduced decode first).
+
+    Raises ImageReadError (unreadable file) or MaskError (no breast found).
+    """
+    pixels = read_reduced(path, 2 * size)
+    return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
+
+
 def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
     reason = err.reason if isinstance(err, ImageReadError) else f"{type(err).__name__}: {err}"
     return ImageResult(task=task, error=reason, seconds=time.perf_counter() - start)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -218,6 +219,18 @@ def harmonize_image(
     Returns uint8 (bit_depth 8) or uint16 (16), 0 outside the breast. Raises MaskError if no breast is found.
     """
     return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
+
+
+def load_reference(folder: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(reference CDF, vendor -> breast pmf) as written by the harmonize stage into `folder`."""
+    folder = Path(folder)
+    ref_path, levels_path = folder / "reference.npy", folder / "vendor_levels.npz"
+    for path in (ref_path, levels_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run the harmonize stage first (dvc repro harmonize)")
+    with np.load(levels_path) as npz:
+        vendor_levels = {name: npz[name] for name in npz.files}
+    return check_reference(np.load(ref_path)), vendor_levels
 
 
 def vendor_disagreement(hists: dict[str, np.ndarray]) -> float:
