@@ -95,6 +95,14 @@ def test_display_lut_clips_garbage_high_bits():
     assert lut.tolist() == [0, 65535, 65535, 65535]
 
 
+def test_bits_above_bits_stored_are_ignored(tmp_path):
+    """Unused high bits may carry overlays: they must not change the picture."""
+    pixels = phantom()
+    clean = read_pixels(make_dicom(tmp_path / "clean.dcm", pixels, window=(2000, 3000)))
+    dirty = read_pixels(make_dicom(tmp_path / "dirty.dcm", pixels | 0xF000, window=(2000, 3000)))
+    np.testing.assert_array_equal(dirty, clean)
+
+
 @pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless])
 def test_compressed_syntaxes_decode(tmp_path, syntax):
     pixels = phantom()
