@@ -21,7 +21,7 @@ import torch
 
 from breast_density import paths
 from breast_density.data.datasets import HarmonizedImages
-from breast_density.io import atomic_path, read_csv, reset_dir, write_csv
+from breast_density.io import atomic_path, read_csv, reset_dir, write_csv, write_text
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
 from breast_density.models.devices import pick_device
@@ -162,7 +162,8 @@ def run(
     }
     save_bundle(model_dir, model, config)
     # Outputs are complete: the checkpoint has served its purpose and must never resume a later run.
-    reset_dir(resume_dir)
+    # A note instead of an empty folder, which DVC reports with a warning on every run.
+    write_text(reset_dir(resume_dir) / "STATUS", "last run finished; no checkpoint to resume\n")
     summary = {
         "epochs": len(result.history),
         "resumed_at_epoch": result.resumed_at_epoch,
