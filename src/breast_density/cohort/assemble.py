@@ -145,7 +145,8 @@ class _Assembler:
         return paths, rows
 
     def scan_images(self, paths: list[str], rows: list[dict | None], pool: Pool | None) -> list[_Image]:
-        log.info("ingest: scanning %d image files with %d workers", len(paths), self.opts.workers)
+        how = f"{self.opts.workers} worker processes" if pool is not None else "one process"
+        log.info("ingest: scanning %d image files in %s", len(paths), how)
         accepted: list[_Image] = []
         seen_sop: dict[str, str] = {}
         seen_slot: dict[tuple[str, str, str], str] = {}
