@@ -125,6 +125,19 @@ def test_undecodable_syntax_names_missing_plugin(tmp_path):
         read_pixels(path)
 
 
+def test_dicom_without_preamble_or_file_meta(tmp_path):
+    """Old exports write the bare dataset; it still decodes, with the encoding pydicom detects."""
+    pixels = phantom()
+    path = make_dicom(tmp_path / "full.dcm", pixels, window=(2000, 3000))
+    ds = pydicom.dcmread(path)
+    del ds.file_meta
+    ds.preamble = None
+    bare = tmp_path / "bare.dcm"
+    ds.save_as(bare, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert bare.read_bytes()[128:132] != b"DICM"
+    np.testing.assert_array_equal(read_pixels(bare), read_pixels(path))
+
+
 def test_not_dicom(tmp_path):
     path = tmp_path / "x.dcm"
     path.write_text("patient list, not an image")

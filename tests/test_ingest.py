@@ -246,3 +246,19 @@ def test_parallel_scan_matches_serial(tmp_path):
     with get_context("forkserver").Pool(2) as pool:
         parallel = list(scan_headers(files, pool))
     assert parallel == serial and sum(h.problem is not None for h in serial) == 1
+
+
+def test_bare_dataset_without_preamble_is_ingested(tmp_path):
+    root = reports_layout(tmp_path / "export", EXAMS[:1])
+    path = root / "dicom/PAT001/EX1/R_CC.dcm"
+    ds = pydicom.dcmread(path)
+    del ds.file_meta
+    ds.preamble = None
+    ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    (root / "dicom/PAT001/EX1/zeros.dcm").write_bytes(b"\x00" * 4096)
+    metrics, t = _run(root, tmp_path)
+    assert metrics["images"] == 4 and list(t["quarantine"]["reason"]) == [
+        "not a DICOM file (no DICM preamble)"
+    ]
+    copy = t["images"].set_index("image_id").loc[f"{pseudonymize('EX1', KEY)}_R_CC", "path"]
+    np.testing.assert_array_equal(read_pixels(copy), read_pixels(path))

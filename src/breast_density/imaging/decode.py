@@ -89,11 +89,36 @@ def _dcmread(path: Path) -> Dataset:
     if not path.is_file():
         raise ImageReadError(path, "image file missing")
     try:
-        return pydicom.dcmread(path)
+        return open_dicom(path)
     except InvalidDicomError:
         raise ImageReadError(path, "not a DICOM file (no DICM preamble)") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ImageReadError(path, f"truncated or corrupt DICOM: {_short(err)}") from None
+
+
+def open_dicom(path: str | Path, **kwargs) -> Dataset:
+    """pydicom.dcmread that also accepts datasets written without the 128-byte preamble and file meta.
+
+    Older PACS exports do that. Such a file is taken as DICOM only if it parses to an image header
+    (Rows present); its transfer syntax is then the encoding pydicom detected while reading.
+    """
+    try:
+        return pydicom.dcmread(path, **kwargs)
+    except InvalidDicomError:
+        ds = pydicom.dcmread(path, force=True, **kwargs)
+        if "Rows" not in ds or ds.original_encoding[0] is None:
+            raise
+        implicit, little = ds.original_encoding
+        ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+        if "TransferSyntaxUID" not in ds.file_meta:
+            ds.file_meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian
+                if implicit
+                else pydicom.uid.ExplicitVRLittleEndian
+                if little
+                else pydicom.uid.ExplicitVRBigEndian
+            )
+        return ds
 
 
 def check_pixel_header(ds: Dataset, path: str | Path) -> None:

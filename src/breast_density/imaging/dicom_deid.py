@@ -13,11 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import generate_uid
 
-from breast_density.imaging.decode import is_raster
+from breast_density.imaging.decode import is_raster, open_dicom
 from breast_density.io import atomic_path
 
 TECHNICAL_KEYWORDS = (
@@ -78,9 +77,7 @@ def write_copy(task: CopyTask) -> str | None:
             if is_raster(task.source):
                 shutil.copyfile(task.source, tmp)
             else:
-                deidentified_dataset(pydicom.dcmread(task.source), task).save_as(
-                    tmp, enforce_file_format=True
-                )
+                deidentified_dataset(open_dicom(task.source), task).save_as(tmp, enforce_file_format=True)
     except Exception as err:  # reported per file; one odd file must not stop the stage
         return f"could not write de-identified copy: {type(err).__name__}: {str(err)[:160]}"
     return None

@@ -24,7 +24,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from breast_density.imaging.decode import is_raster, transfer_syntax_problem
+from breast_density.imaging.decode import is_raster, open_dicom, transfer_syntax_problem
 from breast_density.imaging.parallel import imap_files
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _scan_dicom(path: Path) -> ImageHeader:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path, defer_size=_DEFER)
+            ds = open_dicom(path, defer_size=_DEFER)
         except InvalidDicomError:
             head.problem = "not a DICOM file (no DICM preamble)"
             return head
