@@ -67,6 +67,12 @@ def test_labels_layout_with_pgm_png_and_three_class_map(tmp_path):
     image_rows.append(
         {"image_id": "y", "exam_id": "E1", "laterality": "R", "view": "CC", "path": "img/E5_L_CC.png"}
     )
+    cv2.imwrite(str(root / "img/E6.jpg"), phantom(bits=8).astype("uint8"))
+    jpeg = (root / "img/E6.jpg").read_bytes()
+    (root / "img/E6.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # transfer cut short
+    image_rows.append(
+        {"image_id": "z", "exam_id": "E2", "laterality": "R", "view": "CC", "path": "img/E6.jpg"}
+    )
     pd.DataFrame(image_rows).to_csv(root / "images.csv", index=False)
     pd.DataFrame(label_rows).to_csv(root / "labels.csv", index=False)
     label_map = {"1": "fatty", "2": "glandular", "3": "dense", "4": "dense"}
@@ -82,7 +88,9 @@ def test_labels_layout_with_pgm_png_and_three_class_map(tmp_path):
     assert set(t["reports"]["text"]) == {""}
     assert metrics["images"] == 8 and metrics["exams_per_label"] == {"fatty": 1, "glandular": 1, "dense": 2}
     reasons = sorted(t["quarantine"]["reason"])
-    assert reasons[0] == "image file missing" and reasons[1].startswith("unreadable image file")
+    assert reasons[0] == "image file missing" and len(reasons) == 3
+    assert all(r.startswith("unreadable image file") for r in reasons[1:])
+    assert any("truncated" in r for r in reasons)
     assert set(t["images"]["photometric"]) == {"MONOCHROME2"} and set(t["images"]["rows"]) == {"48"}
     assert all(Path(p).suffix in {".pgm", ".png"} and Path(p).is_file() for p in t["images"]["path"])
 
