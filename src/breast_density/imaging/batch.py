@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import resource
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -57,13 +58,14 @@ class ImageResult:
     out_hist: np.ndarray | None = None  # breast pixels after matching
     levels: np.ndarray | None = None  # reference pass only: breast histogram over the uint16 levels
     flipped: bool = False
+    peak_rss_mib: float = 0.0  # of the process that did the work, after it (workers are not our children)
     seconds: float = 0.0
 
 
 _CONFIG: HarmonizeConfig | None = None
 
 
-def _init_worker(config: HarmonizeConfig | None) -> None:
+def init_worker(config: HarmonizeConfig | None) -> None:
     global _CONFIG
     _CONFIG = config
     # One OpenCV thread per process: the pool already uses the cores, nested threads only contend.
@@ -86,6 +88,10 @@ def harmonize_file(
     return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
 
 
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
     reason = err.reason if isinstance(err, ImageReadError) else f"{type(err).__name__}: {err}"
     return ImageResult(task=task, error=reason, seconds=time.perf_counter() - start)
@@ -101,9 +107,9 @@ def _reference_one(task: ImageTask, size: int) -> ImageResult:
     return ImageResult(task=task, levels=counts, seconds=time.perf_counter() - start)
 
 
-def _harmonize_one(task: ImageTask) -> ImageResult:
+def harmonize_task(task: ImageTask) -> ImageResult:
     config = _CONFIG
-    assert config is not None, "worker used before _init_worker"
+    assert config is not None, "worker used before init_worker"
     start = time.perf_counter()
     source = None if config.source_levels is None else config.source_levels.get(task.vendor)
     try:
@@ -125,6 +131,7 @@ def _harmonize_one(task: ImageTask) -> ImageResult:
     prepared = result.prepared
     return ImageResult(
         task=task,
+        peak_rss_mib=_peak_rss_mib(),
         out_path=out_path.as_posix(),
         raw_hist=breast_histogram(prepared.image[prepared.mask]),
         out_hist=unit_histogram(output_unit(result.image)),
@@ -137,11 +144,15 @@ def _stream(
     func: Callable[[Any], ImageResult], items: Iterable[Any], workers: int, config: HarmonizeConfig | None
 ) -> Iterator[ImageResult]:
     if workers <= 1:
-        _init_worker(config)
+        init_worker(config)
         yield from map(func, items)
         return
+    # forkserver: workers never inherit a parent's lock held by another thread (tqdm monitor, OpenCV pool);
+    # preloading this module keeps the start-up to a fork of an already-importing server.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     # imap with a small chunk keeps results in input order and only a few images in flight per worker.
-    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
+    with ctx.Pool(workers, initializer=init_worker, initargs=(config,)) as pool:
         yield from pool.imap(func, items, chunksize=2)
 
 
@@ -165,4 +176,4 @@ def harmonize_files(
 ) -> Iterator[ImageResult]:
     """Harmonise and write <out_dir>/<image_id>.png for each task; results in input order."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    return _stream(_harmonize_one, tasks, workers, config)
+    return _stream(harmonize_task, tasks, workers, config)

@@ -208,10 +208,11 @@ def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plo
     quarantined: dict[str, int] = defaultdict(int)
     done: dict[str, str] = {}
     quarantine_rows = []
-    seconds, flipped = 0.0, 0
+    seconds, flipped, peak_rss = 0.0, 0, 0.0
     results = harmonize_files(tasks, config, hp.workers)
     for r in tqdm(results, total=len(tasks), desc="harmonize", unit="img"):
         seconds += r.seconds
+        peak_rss = max(peak_rss, r.peak_rss_mib)
         if r.error is not None:
             quarantined[r.task.vendor] += 1
             quarantine_rows.append({"file": r.task.path, "image_id": r.task.image_id, "reason": r.error})
@@ -223,7 +224,12 @@ def run(params: Params, images_csv: Path, out_dir: Path, metrics_path: Path, plo
         flipped += r.flipped
     if not done:
         raise RuntimeError(f"harmonize: none of the {len(tasks)} images could be decoded and masked")
-    log.info("harmonised %d images, %.1f ms per image per worker", len(done), 1e3 * seconds / len(tasks))
+    log.info(
+        "harmonised %d images, %.1f ms per image per worker, worker peak RSS %.0f MiB",
+        len(done),
+        1e3 * seconds / len(tasks),
+        peak_rss,
+    )
 
     ok = images[images["image_id"].isin(done)].copy()
     ok["source_path"] = ok["path"]
