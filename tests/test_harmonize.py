@@ -224,3 +224,21 @@ def test_saved_reference_and_file_api_reproduce_the_stage(tmp_path):
     np.testing.assert_array_equal(again, cv2.imread(row["path"], cv2.IMREAD_UNCHANGED))
     with pytest.raises(FileNotFoundError, match="harmonize stage"):
         load_reference(tmp_path)
+
+
+def test_stage_accepts_png_sources_without_vendor(tmp_path):
+    rows = []
+    for i, d in enumerate(DENSITIES[:3]):
+        path = tmp_path / f"img{i}.png"
+        cv2.imwrite(str(path), (curve_mono2(phantom(density=d, seed=i)[0]) // 257).astype(np.uint8))
+        rows.append({"image_id": f"i{i}", "exam_id": f"e{i}", "patient_id": f"p{i}", "laterality": "",
+                     "view": "CC", "vendor": "", "path": str(path)})  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "images.csv", index=False)
+    params = parse_params({"harmonize": {"size": 64, "workers": 1, "bit_depth": 16}})
+    metrics = stage.run(
+        params, tmp_path / "images.csv", tmp_path / "h", tmp_path / "m.json", tmp_path / "p.png"
+    )
+    assert metrics["harmonized"] == 3 and list(metrics["vendors"]) == ["unknown"]
+    index = read_csv(tmp_path / "h" / "index.csv")
+    assert index["vendor"].tolist() == ["", "", ""]  # the index keeps what ingest said
+    assert cv2.imread(index["path"].iloc[0], cv2.IMREAD_UNCHANGED).dtype == np.uint16

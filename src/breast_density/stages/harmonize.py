@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path"]
 QUARANTINE_COLUMNS = ["file", "exam_id", "reason"]
+UNKNOWN_VENDOR = "unknown"
 
 
 def _tasks(images: pd.DataFrame) -> list[ImageTask]:
@@ -51,7 +52,10 @@ def _tasks(images: pd.DataFrame) -> list[ImageTask]:
     if len(duplicated):
         raise ValueError(f"ingest images.csv repeats image_id {duplicated.iloc[0]!r}")
     return [
-        ImageTask(image_id=r.image_id, path=r.path, laterality=r.laterality, vendor=r.vendor)
+        # sources without a Manufacturer (plain PNG exports) form one "unknown" vendor group
+        ImageTask(
+            image_id=r.image_id, path=r.path, laterality=r.laterality, vendor=r.vendor or UNKNOWN_VENDOR
+        )
         for r in images.itertuples(index=False)
     ]
 
@@ -155,7 +159,7 @@ def _examples(
 ) -> list[Example]:
     rng = np.random.default_rng(params.base.seed)
     examples = []
-    for vendor, rows in index.groupby("vendor", sort=True):
+    for vendor, rows in index.assign(vendor=index["vendor"].replace("", UNKNOWN_VENDOR)).groupby("vendor"):
         row = rows.iloc[int(rng.integers(len(rows)))]
         source_path = row["source_path"]
         try:
