@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from breast_density.imaging.mask import bounding_box, breast_mask, downsample
+from breast_density.imaging.mask import bounding_box, breast_mask, downsample, reduction_factor
 
 BINS = 1024  # intensity resolution of references and of the before/after histograms
 LEVELS = 65536  # uint16 input levels (the decoder's range)
@@ -72,7 +72,7 @@ def prepare(pixels: np.ndarray, laterality: str, size: int) -> Prepared:
     # 60-90% of the image) still has at least the working size. The mask runs on a further 2x smaller copy.
     work = downsample(pixels, 2 * size)
     coarse = downsample(work, size)
-    factor = work.shape[0] // coarse.shape[0]
+    factor = reduction_factor(work.shape, size)
     mask = breast_mask(coarse)
     r0, r1, c0, c1 = bounding_box(mask)
     crop = work[r0 * factor : r1 * factor, c0 * factor : c1 * factor]

@@ -18,13 +18,18 @@ class MaskError(ValueError):
     """No plausible breast region in the image."""
 
 
+def reduction_factor(shape: tuple[int, ...], max_side: int) -> int:
+    """The integer factor `downsample` divides both sides by."""
+    return max(1, max(shape) // max_side)
+
+
 def downsample(pixels: np.ndarray, max_side: int) -> np.ndarray:
     """Area-average `pixels` so its longest side is about `max_side`, in one pass over the full image.
 
     An integer reduction factor is used, after trimming at most factor-1 edge rows/columns, because OpenCV's
     INTER_AREA has a much faster path for integer factors; the result's longest side is >= max_side.
     """
-    factor = max(1, max(pixels.shape) // max_side)
+    factor = reduction_factor(pixels.shape, max_side)
     if factor == 1:
         return pixels
     rows, cols = (pixels.shape[0] // factor), (pixels.shape[1] // factor)
