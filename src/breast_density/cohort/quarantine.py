@@ -61,7 +61,7 @@ class Quarantine:
             stem in self.identifiers
             or part in self.identifiers
             or _DIGIT_RUN.search(stem)
-            or any(tok.lower() in folded for tok in self.name_tokens)
+            or any(len(tok) >= 3 and tok.lower() in folded for tok in self.name_tokens)
         ):
             return f"{pseudonymize(stem, self.key)}{dot}{suffix}"
         return part
