@@ -34,14 +34,15 @@ def _params(**ingest_kw):
     )
 
 
+def _tables(out: Path) -> dict[str, pd.DataFrame]:
+    names = ("images", "reports", "quarantine")
+    return {n: pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False) for n in names}
+
+
 def _run(root: Path, tmp_path: Path, params=None) -> tuple[dict, dict[str, pd.DataFrame]]:
     out = tmp_path / "out"
     metrics = ingest.run(params or _params(), root, out, tmp_path / "ingest.json")
-    tables = {
-        n: pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False)
-        for n in ("images", "reports", "quarantine")
-    }
-    return metrics, tables
+    return metrics, _tables(out)
 
 
 @pytest.fixture(autouse=True)
@@ -262,3 +263,16 @@ def test_bare_dataset_without_preamble_is_ingested(tmp_path):
     ]
     copy = t["images"].set_index("image_id").loc[f"{pseudonymize('EX1', KEY)}_R_CC", "path"]
     np.testing.assert_array_equal(read_pixels(copy), read_pixels(path))
+
+
+def test_failed_run_keeps_previous_outputs(tmp_path):
+    root = reports_layout(tmp_path / "export", EXAMS[:1])
+    _, first = _run(root, tmp_path)
+    for f in (root / "dicom/PAT001/EX1").iterdir():
+        f.write_text("not an image")
+    with pytest.raises(ValueError, match="nothing usable remains"):
+        _run(root, tmp_path)
+    kept = _tables(tmp_path / "out")
+    pd.testing.assert_frame_equal(kept["images"], first["images"])
+    assert all(Path(p).is_file() for p in kept["images"]["path"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "ingest.json", "out"]

@@ -57,7 +57,8 @@ class IngestOptions:
     label_map: dict[str, str] = field(default_factory=dict)
     keep_for_processing: bool = False
     workers: int = 1
-    copies_dir: Path | None = None  # None: images.csv points at the raw files
+    copies_dir: Path | None = None  # where copies are written; None: images.csv points at the raw files
+    copies_published: Path | None = None  # where images.csv says they are (the folder after a rename)
 
 
 @dataclass
@@ -249,7 +250,8 @@ class _Assembler:
             if problem:
                 self.q.add(task.source, task.exam_id, problem)
             else:
-                done[task.image_id] = task.target
+                published = self.opts.copies_published or self.opts.copies_dir
+                done[task.image_id] = (published / Path(task.target).name).as_posix()
         return done
 
     def tables(self, images: list[_Image], paths: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
