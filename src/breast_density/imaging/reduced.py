@@ -58,9 +58,4 @@ def read_reduced(path: str | Path, max_side: int) -> np.ndarray:
     if stored.ndim != 2 or stored.dtype.kind not in "iu" or stored.dtype.itemsize > 2:
         # colour or 32-bit stored values: the decoder's general path, then reduce
         return downsample(to_display(stored, ds, path), max_side)
-    small = np.ascontiguousarray(downsample(stored, max_side))
-    if ds.get("VOILUTSequence") or ds.get("ModalityLUTSequence"):
-        # The decoder rebuilds LUT-sequence lookups per image over all 65536 bit patterns; its wide-integer
-        # path evaluates only the range of values present, which is all a reduced image needs.
-        return to_display(small.astype(np.int32), ds, path)
-    return to_display(small, ds, path)
+    return to_display(np.ascontiguousarray(downsample(stored, max_side)), ds, path)
