@@ -270,3 +270,14 @@ def test_stage_rejects_labels_outside_the_configured_classes(tmp_path: Path) -> 
             _stage_params(), tmp_path / "split.csv", tmp_path, tmp_path / "m", tmp_path / "p.csv", None,
             tmp_path / "r", root=tmp_path,
         )  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_channels_last_epoch_trains(tmp_path: Path) -> None:
+    frame = make_cohort(tmp_path, {"train": 4, "val": 2})
+    train_set, val_set = datasets(tmp_path, frame)
+    model = create_convnext("convnext_atto", len(CLASSES))
+    result = fit(model, train_set, val_set, settings(max_epochs=2, workers=1), device=torch.device("cuda"))
+    assert len(result.history) == 2
+    assert all(np.isfinite(r["train/loss"]) and np.isfinite(r["val/loss"]) for r in result.history)
+    assert next(model.parameters()).is_cuda
