@@ -40,13 +40,3 @@ def live_dir(stage: str) -> Path:
 def resume_dir(stage: str) -> Path:
     """Epoch checkpoints of a training stage: a `persist: true` DVC out, so a killed run can resume."""
     return MODELS / f"{stage}-resume"
-
-
-def live_dir(stage: str) -> Path:
-    """dvclive folder of a training stage (per-epoch curves referenced by dvc.yaml's plots)."""
-    return Path("dvclive") / stage
-
-
-def resume_dir(stage: str) -> Path:
-    """Epoch checkpoints of a training stage: a `persist: true` DVC out, so a killed run can resume."""
-    return MODELS / f"{stage}-resume"
