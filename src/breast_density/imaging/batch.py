@@ -21,6 +21,7 @@ from breast_density.imaging.harmonize import (
     breast_histogram,
     harmonize_details,
     level_counts,
+    match_lut,
     output_unit,
     prepare,
     unit_histogram,
@@ -65,9 +66,13 @@ class ImageResult:
 _CONFIG: HarmonizeConfig | None = None
 
 
+_VENDOR_LUTS: dict[str, np.ndarray] = {}
+
+
 def init_worker(config: HarmonizeConfig | None) -> None:
     global _CONFIG
     _CONFIG = config
+    _VENDOR_LUTS.clear()
     # One OpenCV thread per process: the pool already uses the cores, nested threads only contend.
     cv2.setNumThreads(1)
 
@@ -107,11 +112,21 @@ def _reference_one(task: ImageTask, size: int) -> ImageResult:
     return ImageResult(task=task, levels=counts, seconds=time.perf_counter() - start)
 
 
+def _vendor_lut(config: HarmonizeConfig, vendor: str) -> np.ndarray | None:
+    """The vendor's match LUT, built once per worker; None when matching per image (or unknown vendor)."""
+    if config.source_levels is None or vendor not in config.source_levels:
+        return None
+    if vendor not in _VENDOR_LUTS:
+        no_pixels = np.empty(0, dtype=np.uint16)  # the vendor histogram replaces the image's own
+        _VENDOR_LUTS[vendor] = match_lut(no_pixels, config.reference, config.source_levels[vendor])
+    return _VENDOR_LUTS[vendor]
+
+
 def harmonize_task(task: ImageTask) -> ImageResult:
     config = _CONFIG
     assert config is not None, "worker used before init_worker"
     start = time.perf_counter()
-    source = None if config.source_levels is None else config.source_levels.get(task.vendor)
+    lut = _vendor_lut(config, task.vendor)
     try:
         result = harmonize_details(
             read_reduced(task.path, 2 * config.size),
@@ -119,7 +134,7 @@ def harmonize_task(task: ImageTask) -> ImageResult:
             config.reference,
             config.size,
             config.bit_depth,
-            source,
+            lut=lut,
         )
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)

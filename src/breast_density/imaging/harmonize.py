@@ -193,11 +193,16 @@ def harmonize_details(
     size: int,
     bit_depth: int,
     source_levels: np.ndarray | None = None,
+    lut: np.ndarray | None = None,
 ) -> Harmonized:
-    """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics)."""
+    """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics).
+
+    `lut`: a match_lut result to reuse (the same for every image of a vendor when matching per vendor).
+    """
     prepared = prepare(pixels, laterality, size)
     breast = prepared.image[prepared.mask]
-    lut = match_lut(breast, check_reference(reference), source_levels)
+    if lut is None:
+        lut = match_lut(breast, check_reference(reference), source_levels)
     image = to_output(lut[breast], prepared.mask, bit_depth)
     return Harmonized(image=image, prepared=prepared)
 
