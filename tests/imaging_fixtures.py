@@ -56,7 +56,14 @@ def curve_mono1(image: np.ndarray) -> np.ndarray:
     return np.rint(np.log1p(9 * image) / np.log(10) * 30000 + 2000).astype(np.uint16)
 
 
-def write_dicom(path: Path, stored: np.ndarray, photometric: str, vendor: str, laterality: str = "L") -> Path:
+def write_dicom(
+    path: Path,
+    stored: np.ndarray,
+    photometric: str,
+    vendor: str,
+    laterality: str = "L",
+    bits_stored: int = 16,
+) -> Path:
     """Uncompressed single-frame 16-bit DICOM (MONOCHROME1 stores air bright)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
@@ -71,7 +78,7 @@ def write_dicom(path: Path, stored: np.ndarray, photometric: str, vendor: str, l
     ds.PhotometricInterpretation = photometric
     ds.SamplesPerPixel = 1
     ds.Rows, ds.Columns = stored.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
     ds.PixelData = np.ascontiguousarray(stored, dtype=np.uint16).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)

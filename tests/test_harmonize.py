@@ -203,6 +203,15 @@ def test_reduced_decode_matches_full_decode_then_downsample(tmp_path, vendor):
     assert np.abs(fast - slow).mean() < 0.005 * 65535
 
 
+def test_reduced_decode_clears_garbage_in_unused_high_bits(tmp_path):
+    image, _, _ = phantom(shape=(400, 320), density=0.4, seed=2)
+    stored = (curve_mono2(image) >> 4).astype(np.uint16)  # 12-bit values
+    dirty = stored | np.uint16(0xA000)  # vendors sometimes leave overlay/garbage bits above BitsStored
+    clean_path = write_dicom(tmp_path / "clean.dcm", stored, "MONOCHROME2", "v", bits_stored=12)
+    dirty_path = write_dicom(tmp_path / "dirty.dcm", dirty, "MONOCHROME2", "v", bits_stored=12)
+    np.testing.assert_array_equal(read_reduced(dirty_path, 128), read_reduced(clean_path, 128))
+
+
 def test_reduced_decode_raises_named_errors(tmp_path):
     bad = tmp_path / "bad.dcm"
     bad.write_bytes(b"\0" * 10)

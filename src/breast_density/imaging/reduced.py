@@ -4,7 +4,8 @@
 full-resolution pixel (~15 ms on a 4096x3328 image, half a bare decode). The lookup is monotone and the
 harmonisation re-maps intensities through a histogram match anyway, so applying it after the area average
 gives the same image up to the curvature of the VOI curve within one averaged block (tested against
-``read_pixels`` + ``downsample``), for the cost of one full-resolution pass instead of two.
+``read_pixels`` + ``downsample``: mean difference ~0.03% of the range on the demo vendors), for the cost of
+one full-resolution pass instead of two. Native pixel data is read as a view on the file's bytes (no copy).
 """
 
 from __future__ import annotations
@@ -41,6 +42,32 @@ def _short(err: BaseException) -> str:
     return (text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
+def _stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
+    """Stored values; for native unsigned little-endian data a view on the file's bytes.
+
+    pydicom's default copies the whole image to clear the unused high bits (about two thirds of a bare
+    decode of a 4096x3328 image). Those bits are almost always already zero, so this checks and clears them
+    only when some are set, which gives the same values.
+    """
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    native = (
+        syntax is not None
+        and not syntax.is_compressed
+        and syntax.is_little_endian
+        and int(ds.get("BitsAllocated", 0)) == 16
+        and int(ds.get("PixelRepresentation", 1)) == 0
+        and int(ds.get("SamplesPerPixel", 1)) == 1
+    )
+    if not native:
+        return ds.pixel_array
+    ds.pixel_array_options(view_only=True, correct_unused_bits=False)
+    stored = ds.pixel_array
+    top = 2 ** int(ds.get("BitsStored", 16)) - 1
+    if top < 65535 and stored.size and int(stored.max()) > top:
+        stored = np.bitwise_and(stored, np.uint16(top))
+    return stored
+
+
 def read_reduced(path: str | Path, max_side: int) -> np.ndarray:
     """The decoder's image (2-D uint16, dense bright) area-downsampled to a longest side >= `max_side`.
 
@@ -52,7 +79,7 @@ def read_reduced(path: str | Path, max_side: int) -> np.ndarray:
     ds = _dataset(path)
     check_pixel_header(ds, path)
     try:
-        stored = ds.pixel_array
+        stored = _stored_pixels(ds)
     except Exception as err:  # pydicom raises many types for corrupt/short pixel data
         raise ImageReadError(path, f"pixel data cannot be decoded: {_short(err)}") from None
     if stored.ndim != 2 or stored.dtype.kind not in "iu" or stored.dtype.itemsize > 2:
