@@ -74,7 +74,7 @@ class DataParams(_Section):
 class CohortParams(_Section):
     """The embedded synthetic cohort (demo data)."""
 
-    exams: int = 160
+    exams: int = 400
     scale: float = 0.125  # 1.0 = true vendor resolution (benchmarks), small for the demo
     text_noise: float = 0.15  # probability that a word of a report is corrupted
     no_statement_rate: float = 0.17  # reports with no usable density statement
