@@ -24,8 +24,11 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were requested but no local file, cache entry or hub connection provides them."""
+class WeightsUnavailableError(FileNotFoundError, RuntimeError):
+    """Pretrained weights were requested but no local file, cache entry or hub connection provides them.
+
+    A FileNotFoundError, so stages and the CLI report it as one line naming the fix, without a traceback.
+    """
 
 
 def _hub_offline() -> bool:

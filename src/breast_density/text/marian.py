@@ -29,8 +29,11 @@ _REQUIRED_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
-class MarianModelError(RuntimeError):
-    """The configured Marian model cannot be loaded; the message names the model and the fix."""
+class MarianModelError(FileNotFoundError, RuntimeError):
+    """The configured Marian model cannot be loaded; the message names the model and the fix.
+
+    A FileNotFoundError, so stages and the CLI report it as one line, without a traceback.
+    """
 
 
 def _offline() -> bool:
