@@ -189,6 +189,7 @@ def test_plots_show_renders_confusion_matrices_and_curves(demo_repo: Path, first
         "ConvNeXt fine-tuned (test split)",
         "Linear probe loss",
         "ConvNeXt fine-tuning loss",
+        "Validation accuracy per epoch",
     ]
     for title in titles:
         assert title in html, f"'{title}' not rendered by dvc plots show"

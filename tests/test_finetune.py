@@ -229,7 +229,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     assert summary["epochs"] == 2
     loss_curve = out["live_dir"] / "plots" / "metrics" / "train" / "loss.tsv"
     assert len(loss_curve.read_text().splitlines()) == 3  # header + 2 epochs
-    assert (out["live_dir"] / "plots" / "metrics" / "val" / "acc.tsv").is_file()
+    assert (out["live_dir"] / "plots" / "metrics" / "val" / "accuracy.tsv").is_file()
     assert [f.name for f in out["resume_dir"].iterdir()] == ["STATUS"]
 
 

@@ -320,9 +320,9 @@ def fit(
             record = {
                 "epoch": float(epoch),
                 "train/loss": train_loss,
-                "train/acc": train_acc,
+                "train/accuracy": train_acc,
                 "val/loss": val_loss,
-                "val/acc": val_acc,
+                "val/accuracy": val_acc,
                 "lr": optimizer.param_groups[0]["lr"],
             }
             scheduler.step()
