@@ -50,23 +50,27 @@ def read_pixels(path: str | Path) -> np.ndarray:
 
 def read_dicom(path: str | Path) -> np.ndarray:
     path = Path(path)
-    ds = _dcmread(path)
+    ds = read_dataset(path)
     check_pixel_header(ds, path)
-    native = _native_view(ds, path)
+    native = native_view(ds, path)
     if native is not None:
         return to_display(native, ds, path)
+    return to_display(stored_pixels(ds, path), ds, path)
+
+
+def stored_pixels(ds: Dataset, path: str | Path) -> np.ndarray:
+    """pydicom's decoded stored values, with its many error types turned into one ImageReadError."""
     try:
-        stored = ds.pixel_array
+        return ds.pixel_array
     except Exception as err:  # pydicom raises many types for corrupt/short pixel data
         if "number of bytes of pixel data" in str(err) or "length of the pixel data" in str(err):
             reason = f"truncated file or pixel data of the wrong length: {_short(err)}"
         else:
             reason = f"pixel data cannot be decoded: {_short(err)}"
         raise ImageReadError(path, reason) from None
-    return to_display(stored, ds, path)
 
 
-def _native_view(ds: Dataset, path: Path) -> np.ndarray | None:
+def native_view(ds: Dataset, path: str | Path) -> np.ndarray | None:
     """Zero-copy view of uncompressed little-endian 16-bit grey pixel data, else None (pydicom decodes).
 
     The display LUT is indexed by the raw bit pattern and masks/sign-extends it itself, so the bytes can go
@@ -85,7 +89,8 @@ def _native_view(ds: Dataset, path: Path) -> np.ndarray | None:
     return np.frombuffer(data, dtype="<u2", count=rows * cols).reshape(rows, cols)
 
 
-def _dcmread(path: Path) -> Dataset:
+def read_dataset(path: Path) -> Dataset:
+    """The whole dataset (pixels included), or an ImageReadError naming what is wrong with the file."""
     if not path.is_file():
         raise ImageReadError(path, "image file missing")
     try:

@@ -14,58 +14,34 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from breast_density.imaging.decode import (
-    ImageReadError,
+    OUT_MAX,
     check_pixel_header,
     is_raster,
+    native_view,
+    read_dataset,
     read_raster,
+    stored_pixels,
     to_display,
 )
 from breast_density.imaging.mask import downsample
 
 
-def _dataset(path: Path) -> pydicom.Dataset:
-    if not path.is_file():
-        raise ImageReadError(path, "image file missing")
-    try:
-        return pydicom.dcmread(path)
-    except InvalidDicomError:
-        raise ImageReadError(path, "not a DICOM file (no DICM preamble)") from None
-    except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ImageReadError(path, f"truncated or corrupt DICOM: {_short(err)}") from None
+def _stored_values(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    """Stored values ready to be averaged; for native unsigned data a view on the file's bytes.
 
-
-def _short(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:200]
-
-
-def _stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
-    """Stored values; for native unsigned little-endian data a view on the file's bytes.
-
-    pydicom's default copies the whole image to clear the unused high bits (about two thirds of a bare
-    decode of a 4096x3328 image). Those bits are almost always already zero, so this checks and clears them
-    only when some are set, which gives the same values.
+    The display LUT masks unused high bits itself, so ``read_pixels`` feeds it raw bit patterns; averaging
+    needs the values, so bits above BitsStored are cleared here. They are almost always zero already, so
+    this checks first and clears only when some are set, instead of pydicom's unconditional full-image copy.
     """
-    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    native = (
-        syntax is not None
-        and not syntax.is_compressed
-        and syntax.is_little_endian
-        and int(ds.get("BitsAllocated", 0)) == 16
-        and int(ds.get("PixelRepresentation", 1)) == 0
-        and int(ds.get("SamplesPerPixel", 1)) == 1
-    )
-    if not native:
-        return ds.pixel_array
-    ds.pixel_array_options(view_only=True, correct_unused_bits=False)
-    stored = ds.pixel_array
+    raw = native_view(ds, path) if int(ds.get("PixelRepresentation", 1)) == 0 else None
+    if raw is None:
+        return stored_pixels(ds, path)
     top = 2 ** int(ds.get("BitsStored", 16)) - 1
-    if top < 65535 and stored.size and int(stored.max()) > top:
-        stored = np.bitwise_and(stored, np.uint16(top))
-    return stored
+    if top < OUT_MAX and raw.size and int(raw.max()) > top:
+        raw = np.bitwise_and(raw, np.uint16(top))
+    return raw
 
 
 def read_reduced(path: str | Path, max_side: int) -> np.ndarray:
@@ -76,12 +52,9 @@ def read_reduced(path: str | Path, max_side: int) -> np.ndarray:
     path = Path(path)
     if is_raster(path):
         return downsample(read_raster(path), max_side)
-    ds = _dataset(path)
+    ds = read_dataset(path)
     check_pixel_header(ds, path)
-    try:
-        stored = _stored_pixels(ds)
-    except Exception as err:  # pydicom raises many types for corrupt/short pixel data
-        raise ImageReadError(path, f"pixel data cannot be decoded: {_short(err)}") from None
+    stored = _stored_values(ds, path)
     if stored.ndim != 2 or stored.dtype.kind not in "iu" or stored.dtype.itemsize > 2:
         # colour or 32-bit stored values: the decoder's general path, then reduce
         return downsample(to_display(stored, ds, path), max_side)
