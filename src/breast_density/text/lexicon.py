@@ -125,15 +125,19 @@ def _stem(word: str) -> str:
     return bare[:-1] if bare[-1:] in ("a", "o", "e") else bare
 
 
-def _read_tsv(path: str | Path | None, resource: str, columns: list[str]) -> tuple[list[dict], str]:
+def read_data_text(path: str | Path | None, resource: str, what: str = "file") -> tuple[str, str]:
+    """(text, source name) of a user's data file, or of the shipped resource when `path` is None."""
     if path is None:
         text = resources.files("breast_density.resources").joinpath(resource).read_text("utf-8")
-        source = f"breast_density/resources/{resource}"
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: file not found")
-        text, source = path.read_text("utf-8"), str(path)
+        return text, f"breast_density/resources/{resource}"
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    return path.read_text("utf-8"), str(path)
+
+
+def _read_tsv(path: str | Path | None, resource: str, columns: list[str]) -> tuple[list[dict], str]:
+    text, source = read_data_text(path, resource)
     rows = csv.DictReader(
         (ln for ln in text.splitlines() if ln and not ln.startswith("#")),
         delimiter="\t",

@@ -14,8 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
+
+from breast_density.text.lexicon import read_data_text
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,7 @@ class PhraseTable:
 
 def read_phrase_table(path: str | Path | None = None) -> PhraseTable:
     """Load a phrase table TSV (Spanish TAB English, '#' comments); default: the shipped table."""
-    if path is None:
-        text = resources.files("breast_density.resources").joinpath(PHRASES_RESOURCE).read_text("utf-8")
-        source = f"breast_density/resources/{PHRASES_RESOURCE}"
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: phrase table not found")
-        text, source = path.read_text("utf-8"), str(path)
+    text, source = read_data_text(path, PHRASES_RESOURCE, what="phrase table")
     phrases: dict[tuple[str, ...], str] = {}
     lines = (ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
     for number, row in enumerate(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
