@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from breast_density.cohort.deid import pseudonymize, scrub_report
-from breast_density.cohort.generate import plan_cohort, write_reports
+from breast_density.cohort.generate import plan_cohort, truth_exams, write_reports
 from breast_density.cohort.reports import format_exam_date
 from breast_density.io import read_csv, write_csv, write_json
 from breast_density.params import Params, parse_params
@@ -45,18 +45,7 @@ def _text_cohort(root: Path, params: Params) -> None:
         }
     )
     write_csv(root / "raw" / "cohort" / "reports.csv", raw)
-    truth = pd.DataFrame(
-        {
-            "exam_id": [e.exam_id for e in exams],
-            "patient_id": [e.patient.patient_id for e in exams],
-            "density": [e.density for e in exams],
-            "density_reported": [e.density_reported for e in exams],
-            "has_statement": [r.has_statement for r in reports],
-            "statement_form": [r.statement_form for r in reports],
-            "report_clean_es": [r.clean_es for r in reports],
-            "report_en": [r.reference_en for r in reports],
-        }
-    )
+    truth = truth_exams(exams, reports)
     write_csv(root / "raw" / "cohort-truth" / "exams.csv", truth)
     phi = {
         "names": sorted({e.patient.phi.name for e in exams}),

@@ -292,10 +292,9 @@ def generate_cohort(
     return CohortSummary(len(exams), len(images), out_dir, truth_dir, metrics)
 
 
-def _write_truth(
-    root: Path, exams: list[ExamPlan], reports: list[SyntheticReport], images: list[dict], seed: int
-) -> dict:
-    exams_df = pd.DataFrame(
+def truth_exams(exams: list[ExamPlan], reports: list[SyntheticReport]) -> pd.DataFrame:
+    """The truth folder's exams.csv table: true and reported density, vendor and report text per exam."""
+    return pd.DataFrame(
         {
             "exam_id": [e.exam_id for e in exams],
             "patient_id": [e.patient.patient_id for e in exams],
@@ -308,6 +307,12 @@ def _write_truth(
             "report_en": [r.reference_en for r in reports],
         }
     )
+
+
+def _write_truth(
+    root: Path, exams: list[ExamPlan], reports: list[SyntheticReport], images: list[dict], seed: int
+) -> dict:
+    exams_df = truth_exams(exams, reports)
     errors = [
         {"exam_id": e.exam_id, **{k: err[k] for k in ("word_index", "original", "corrupted", "kind")}}
         for e, r in zip(exams, reports, strict=True)
