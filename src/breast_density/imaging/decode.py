@@ -64,9 +64,9 @@ def stored_pixels(ds: Dataset, path: str | Path) -> np.ndarray:
         return ds.pixel_array
     except Exception as err:  # pydicom raises many types for corrupt/short pixel data
         if "number of bytes of pixel data" in str(err) or "length of the pixel data" in str(err):
-            reason = f"truncated file or pixel data of the wrong length: {_short(err)}"
+            reason = f"truncated file or pixel data of the wrong length: {error_summary(err)}"
         else:
-            reason = f"pixel data cannot be decoded: {_short(err)}"
+            reason = f"pixel data cannot be decoded: {error_summary(err)}"
         raise ImageReadError(path, reason) from None
 
 
@@ -98,7 +98,7 @@ def read_dataset(path: Path) -> Dataset:
     except InvalidDicomError:
         raise ImageReadError(path, "not a DICOM file (no DICM preamble)") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ImageReadError(path, f"truncated or corrupt DICOM: {_short(err)}") from None
+        raise ImageReadError(path, f"truncated or corrupt DICOM: {error_summary(err)}") from None
 
 
 def open_dicom(path: str | Path, **kwargs) -> Dataset:
@@ -306,6 +306,7 @@ def read_raster(path: str | Path) -> np.ndarray:
     raise ImageReadError(path, f"unsupported pixel type: {img.dtype} (expected 8 or 16 bit)")
 
 
-def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text[:200]
+def error_summary(err: BaseException) -> str:
+    """First line of an exception's message (or its type), short enough for a quarantine reason."""
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]

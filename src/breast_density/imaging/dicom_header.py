@@ -24,7 +24,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from breast_density.imaging.decode import is_raster, open_dicom, transfer_syntax_problem
+from breast_density.imaging.decode import error_summary, is_raster, open_dicom, transfer_syntax_problem
 from breast_density.imaging.parallel import imap_files
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _scan_dicom(path: Path) -> ImageHeader:
             head.problem = "not a DICOM file (no DICM preamble)"
             return head
         except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            head.problem = f"truncated or corrupt DICOM: {_first_line(err)}"
+            head.problem = f"truncated or corrupt DICOM: {error_summary(err)}"
             return head
     if any("End of file reached" in str(w.message) for w in caught):
         head.problem = "truncated file or pixel data of the wrong length: file ends inside the pixel data"
@@ -223,7 +223,7 @@ def _scan_raster(path: Path) -> ImageHeader:
             )
             img.verify()  # chunk CRCs for PNG, structure for TIFF; cheap next to a full decode
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        head.problem = f"unreadable image file: {_first_line(err)}"
+        head.problem = f"unreadable image file: {error_summary(err)}"
         return head
     if path.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(path):
         head.problem = "unreadable image file: JPEG data ends before its end-of-image marker (truncated)"
@@ -234,8 +234,3 @@ def _jpeg_complete(path: Path) -> bool:
     with open(path, "rb") as fh:
         fh.seek(max(0, path.stat().st_size - 64))
         return b"\xff\xd9" in fh.read()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:200]
