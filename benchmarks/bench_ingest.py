@@ -28,12 +28,12 @@ from pathlib import Path
 import pandas as pd
 import pydicom
 
-from breast_density.cohort.assemble import IngestOptions, ingest_source
 from breast_density.cohort.generate import generate_cohort, plan_cohort, render_images, write_reports
-from breast_density.cohort.sources import load_source
 from breast_density.cohort.vendors import VENDORS
 from breast_density.imaging.dicom_header import find_dicom_files, scan_header, scan_headers
 from breast_density.imaging.parallel import worker_pool
+from breast_density.ingest.assemble import IngestOptions, ingest_source
+from breast_density.ingest.registry import load_source
 from breast_density.io import write_csv
 from breast_density.params import CohortParams, IngestParams, Params
 

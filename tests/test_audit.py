@@ -13,13 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from breast_density.cohort.deid import pseudonymize, scrub_report
 from breast_density.cohort.generate import plan_cohort, truth_exams, write_reports
 from breast_density.cohort.reports import format_exam_date
-from breast_density.io import read_csv, write_csv, write_json
-from breast_density.params import Params, parse_params
-from breast_density.stages import label, normalize, translate
-from breast_density.text.audit import (
+from breast_density.commands.audit_text import (
     TARGETS,
     add_arguments,
     audit_command,
@@ -29,6 +25,10 @@ from breast_density.text.audit import (
     mask_phi,
     span_sentence,
 )
+from breast_density.ingest.deid import pseudonymize, scrub_report
+from breast_density.io import read_csv, write_csv, write_json
+from breast_density.params import Params, parse_params
+from breast_density.stages import label, normalize, translate
 
 KEY = "audit-test-key"
 

@@ -14,8 +14,8 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGLosslessSV1
 
-from breast_density.cohort.deid import pseudonymize
 from breast_density.imaging.decode import read_pixels
+from breast_density.ingest.deid import pseudonymize
 from breast_density.params import parse_params
 from breast_density.stages import ingest
 from ingest_fixtures import make_dicom, make_exam, reports_layout

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from breast_density.cohort.deid import HASH_KEY_ENV, pseudonymize, resolve_hash_key, scrub_report
-from breast_density.cohort.quarantine import Quarantine
+from breast_density.ingest.deid import HASH_KEY_ENV, pseudonymize, resolve_hash_key, scrub_report
+from breast_density.ingest.quarantine import Quarantine
 from breast_density.params import CohortParams, parse_params
 from breast_density.stages import ingest
 

@@ -8,8 +8,8 @@ import cv2
 import pandas as pd
 import pytest
 
-from breast_density.cohort.deid import pseudonymize
-from breast_density.cohort.sources import LabelMapper, normalise_label_value
+from breast_density.ingest.deid import pseudonymize
+from breast_density.ingest.sources import LabelMapper, normalise_label_value
 from breast_density.params import parse_params
 from breast_density.stages import ingest
 from ingest_fixtures import make_dicom, phantom

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from breast_density.cli import main as cli_main
+from breast_density.commands.profile import apply_profile, flatten, profile_path, render_value, switch_profile
 from breast_density.params import ParamsError, load_params, parse_params, read_yaml_mapping
-from breast_density.profiles import apply_profile, flatten, profile_path, render_value, switch_profile
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = sorted((REPO / "profiles").glob("*.yaml"))

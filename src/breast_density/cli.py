@@ -11,17 +11,17 @@ from importlib import import_module
 # subcommand -> "module:function"; each module exposes add_arguments(parser) next to the function.
 # Imported lazily so `breast-density --help` does not pay for torch.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "cohort": ("breast_density.cohort.commands:cohort_command", "generate the embedded synthetic cohort"),
+    "cohort": ("breast_density.commands.cohort:cohort_command", "generate the embedded synthetic cohort"),
     "audit-text": (
-        "breast_density.text.audit:audit_command",
+        "breast_density.commands.audit_text:audit_command",
         "compare the text stages' outputs with the cohort's ground truth",
     ),
     "predict": (
-        "breast_density.models.predict:predict_command",
+        "breast_density.commands.predict:predict_command",
         "classify new DICOM/PNG files with the fine-tuned model or the probe",
     ),
     "profile": (
-        "breast_density.profiles:profile_command",
+        "breast_density.commands.profile:profile_command",
         "switch params.yaml to a named profile (profiles/<name>.yaml)",
     ),
 }

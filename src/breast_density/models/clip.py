@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -39,6 +38,8 @@ import open_clip
 import torch
 from open_clip.tokenizer import HFTokenizer
 from open_clip.transform import PreprocessCfg, image_transform_v2
+
+from breast_density.hub import cached_file, hub_offline
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ def _fix_hint(model: str) -> str:
         f"Fix: on a machine with internet run `huggingface-cli download {repo} --local-dir DIR`, copy DIR "
         "here and set embed.model to DIR in params.yaml (or unset HF_HUB_OFFLINE to download into the cache)."
     )
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE read at call time: huggingface_hub only reads it at import."""
-    from huggingface_hub import constants
-
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    return value.upper() in {"1", "ON", "YES", "TRUE"} or bool(constants.HF_HUB_OFFLINE)
 
 
 def _resource(name: str) -> Path:
@@ -186,11 +179,9 @@ def _text_config_source(name: str, directory: Path | None) -> str:
     """Where transformers should read the text tower's config from, without touching the network."""
     if directory is not None and (directory / "config.json").is_file():
         return str(directory / "config.json")
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(name, "config.json")
-    if isinstance(cached, str):
-        return cached
+    cached = cached_file(name, "config.json")
+    if cached is not None:
+        return str(cached)
     if name in _BUNDLED_TEXT_CONFIGS:
         return str(_resource(_BUNDLED_TEXT_CONFIGS[name]))
     if hub_offline():
@@ -241,14 +232,12 @@ def _architecture_config(model: str) -> tuple[dict[str, Any], Path | None]:
         repo = model.removeprefix(HF_HUB_PREFIX)
         if repo in _BUNDLED_CLIP_CONFIGS:
             return _read_json(_resource(_BUNDLED_CLIP_CONFIGS[repo])), None
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(repo, "open_clip_config.json")
-        if not isinstance(cached, str):
+        cached = cached_file(repo, "open_clip_config.json")
+        if cached is None:
             raise ModelNotAvailableError(
                 f"no open_clip config for {model} in the local cache. {_fix_hint(model)}"
             )
-        return _read_json(Path(cached)), Path(cached).parent
+        return _read_json(cached), cached.parent
     cfg = open_clip.get_model_config(model)
     if cfg is None:
         raise ModelNotAvailableError(

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from breast_density.hub import cached_file, hub_offline
 from breast_density.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,6 @@ class WeightsUnavailableError(FileNotFoundError, RuntimeError):
     """
 
 
-def _hub_offline() -> bool:
-    try:
-        from huggingface_hub import constants
-
-        if constants.HF_HUB_OFFLINE:
-            return True
-    except ImportError:
-        pass
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-
-
 def cached_weights(arch: str) -> Path | None:
     """A local copy of `arch`'s pretrained weights in the HF hub cache or the torch-hub cache, if any."""
     cfg = timm.models.get_pretrained_cfg(arch)
@@ -49,14 +39,12 @@ def cached_weights(arch: str) -> Path | None:
         return None
     hub_id = getattr(cfg, "hf_hub_id", None)
     if hub_id:
-        from huggingface_hub import try_to_load_from_cache
-
         names = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else []
         names += ["model.safetensors", "pytorch_model.bin"]
         for name in names:
-            found = try_to_load_from_cache(hub_id, name)
-            if isinstance(found, str):
-                return Path(found)
+            found = cached_file(hub_id, name)
+            if found is not None:
+                return found
     url = getattr(cfg, "url", None)
     if url:
         legacy = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
@@ -103,7 +91,7 @@ def create_convnext(
         return timm.create_model(
             arch, pretrained=True, num_classes=num_classes, pretrained_cfg_overlay={"file": str(local)}
         )
-    if _hub_offline():
+    if hub_offline():
         raise WeightsUnavailableError(
             _missing_weights_message(arch, "HF_HUB_OFFLINE is set and nothing is cached")
         )

@@ -1,4 +1,4 @@
-"""`breast-density predict PATH...`: density of new DICOM/PNG files with the fine-tuned ConvNeXt or the probe.
+"""Density of new DICOM/PNG files with a saved model bundle (the fine-tuned ConvNeXt or the probe).
 
 Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor histograms,
 same size and bit depth as the training images), then the model. A file that cannot be read or masked is
@@ -7,10 +7,7 @@ reported by name on stderr and makes the exit code non-zero; the other files are
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,42 +198,3 @@ def predict_files(
                 name: round(float(p), 4) for name, p in zip(predictor.class_names, row, strict=True)
             }
     return results
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="PATH", help="DICOM or PNG/JPEG/TIFF files")
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=paths.model_dir("finetune"),
-        help="saved model folder: models/finetune (default) or models/probe",
-    )
-    parser.add_argument(
-        "--laterality",
-        choices=["L", "R"],
-        help="breast side for raster files (DICOMs use ImageLaterality); by default the breast mask decides",
-    )
-    parser.add_argument(
-        "--vendor",
-        help="manufacturer for raster files, to use its harmonisation curve (DICOMs: Manufacturer)",
-    )
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
-    parser.add_argument("--json", action="store_true", help="print one JSON array instead of text")
-
-
-def predict_command(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args.model, pick_device(args.device))
-    results = predict_files(predictor, args.files, args.laterality, args.vendor)
-    for r in results:
-        if "error" in r:
-            print(f"breast-density predict: error: {r['error']}", file=sys.stderr)
-        for note in r.get("warnings", []):
-            print(f"breast-density predict: warning: {r['file']}: {note}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            if "density" in r:
-                probs = "  ".join(f"{k} {v:.3f}" for k, v in r["probabilities"].items())
-                print(f"{r['file']}\t{r['density']}\t{probs}")
-    return 1 if any("error" in r for r in results) else 0

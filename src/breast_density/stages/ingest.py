@@ -1,8 +1,8 @@
 """Stage ingest: read the configured source, index and check every image, de-identify, quarantine the rest.
 
 Writes data/interim/ingest/{images,reports,quarantine}.csv (+ images/ with de-identified copies) and
-metrics/ingest.json. See docs/pipeline-files.md for the columns and breast_density.cohort.sources /
-breast_density.cohort.adapters for the input layouts.
+metrics/ingest.json. See docs/pipeline-files.md for the columns and breast_density.ingest.sources /
+breast_density.ingest.adapters for the input layouts.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from breast_density import paths
-from breast_density.cohort.assemble import IngestOptions, ingest_source
-from breast_density.cohort.deid import resolve_hash_key
-from breast_density.cohort.sources import load_source
+from breast_density.ingest.assemble import IngestOptions, ingest_source
+from breast_density.ingest.deid import resolve_hash_key
+from breast_density.ingest.registry import load_source
 from breast_density.io import reset_dir, write_csv, write_json
 from breast_density.params import Params
 from breast_density.stages import stage_setup

@@ -12,17 +12,16 @@ distinct sentence is translated once. Sentences are batched by length to keep pa
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from breast_density.hub import cached_file, hub_offline
 from breast_density.params import TranslateParams
 
 log = logging.getLogger(__name__)
 
-_TRUE = {"1", "true", "yes", "on"}
 HUB_TIMEOUT_S = 10.0
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=\S)")
 _REQUIRED_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
@@ -34,12 +33,6 @@ class MarianModelError(FileNotFoundError, RuntimeError):
 
     A FileNotFoundError, so stages and the CLI report it as one line, without a traceback.
     """
-
-
-def _offline() -> bool:
-    return any(
-        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
 
 
 def _fix(model: str) -> str:
@@ -62,11 +55,11 @@ def resolve_model(model: str) -> tuple[str, bool]:
         return str(path), True
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise MarianModelError(f"Marian model directory {model!r} does not exist; {_fix('<model id>')}")
-    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub import HfApi
 
-    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+    if cached_file(model, "config.json") is not None:
         return model, True
-    if _offline():
+    if hub_offline():
         raise MarianModelError(
             f"Marian model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids "
             f"downloading it: {_fix(model)}"

@@ -17,10 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from breast_density.cohort.deid import name_tokens, pseudonymize, scrub_report
-from breast_density.cohort.quarantine import Quarantine
-from breast_density.cohort.sources import LabelMapper, SourceData
-from breast_density.imaging.dicom_deid import CopyTask, copy_target, write_copy
 from breast_density.imaging.dicom_header import (
     ImageHeader,
     find_dicom_files,
@@ -28,6 +24,10 @@ from breast_density.imaging.dicom_header import (
     scan_headers,
 )
 from breast_density.imaging.parallel import imap_files, worker_pool
+from breast_density.ingest.deid import name_tokens, pseudonymize, scrub_report
+from breast_density.ingest.dicom_deid import CopyTask, copy_target, write_copy
+from breast_density.ingest.quarantine import Quarantine
+from breast_density.ingest.sources import LabelMapper, SourceData
 
 log = logging.getLogger(__name__)
 

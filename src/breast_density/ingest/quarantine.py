@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from breast_density.cohort.deid import pseudonymize
+from breast_density.ingest.deid import pseudonymize
 
 COLUMNS = ["file", "exam_id", "reason"]
 _DIGIT_RUN = re.compile(r"\d{5,}")

@@ -47,19 +47,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from breast_density.cohort.sources import SourceData, read_table, require_columns, resolve_path
+from breast_density.ingest.sources import SourceData, read_table, require_columns, resolve_path
 
 log = logging.getLogger(__name__)
 
 BIRADS_LETTERS = ("A", "B", "C", "D")
 _NUMERIC_DENSITY = {str(i + 1): letter for i, letter in enumerate(BIRADS_LETTERS)}
-
-
-def load(name: str, root: Path) -> SourceData:
-    loaders = {"vindr": load_vindr, "cbis_ddsm": load_cbis_ddsm, "rsna": load_rsna, "inbreast": load_inbreast}
-    if name not in loaders:
-        raise ValueError(f"unknown data source {name!r}; known: {sorted(loaders)}")
-    return loaders[name](Path(root))
 
 
 def _source(name: str, root: Path, table: pd.DataFrame, label_map: dict[str, str], file: Path) -> SourceData:

@@ -15,7 +15,8 @@
     <root>/images.csv    as above (or DICOMs found by scanning <root>)
 
 ``data.label_map`` turns the file's values into class names (``{"1": "A", ...}``, a 3-class or a binary
-scheme); empty means the values already are class names. Public datasets: see `adapters`.
+scheme); empty means the values already are class names. Public datasets: see `adapters`; the
+registry of every layout is `registry.load_source`.
 """
 
 from __future__ import annotations
@@ -154,20 +155,6 @@ def load_labels_layout(root: Path, label_column: str) -> SourceData:
     images_file = root / "images.csv"
     images = read_images_table(images_file, root) if images_file.is_file() else None
     return SourceData("labels", root, labels=labels, images=images, table_file=labels_file, encoding=encoding)
-
-
-def load_source(source: str, root: str | Path, label_column: str = "density") -> SourceData:
-    """Read the tables of the configured source (images are indexed later, by the header scan)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: data folder not found (data.root in params.yaml)")
-    if source in ("synthetic", "reports"):
-        return load_reports_layout(root, source)
-    if source == "labels":
-        return load_labels_layout(root, label_column)
-    from breast_density.cohort import adapters
-
-    return adapters.load(source, root)
 
 
 # ---- label values -> class names ---------------------------------------------------------------------------

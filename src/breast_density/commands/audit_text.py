@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 
 from breast_density import paths
 from breast_density.cohort import report_templates as tpl
-from breast_density.cohort.deid import DATE, NAME, RECORD, known_name_pattern, pseudonymize, resolve_hash_key
+from breast_density.ingest.deid import DATE, NAME, RECORD, known_name_pattern, pseudonymize, resolve_hash_key
 from breast_density.io import read_csv, read_json, write_json
 from breast_density.params import load_params
 from breast_density.text.labeling import class_mapper

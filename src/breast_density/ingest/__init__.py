@@ -1,0 +1,1 @@
+"""Reading the user's data: source layouts and dataset adapters, assembly, de-identification, quarantine."""
