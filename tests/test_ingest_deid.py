@@ -43,7 +43,11 @@ def test_environment_key_wins(monkeypatch):
         ),
         ("Sra. GARCIA LOPEZ acude.", ["García López^María"], "Sra. [NOMBRE] acude."),
         ("Informado por: Dr. Juan Pérez Ruiz.", [], "Informado por: Dr. [NOMBRE]."),
-        ("DNI 12345678Z, tel: 96 123 45 67, episodio: 55512345", [], "DNI [ID], tel: [ID], episodio: [ID]"),
+        (
+            "DNI 12345678Z, tel: 96 123 45 67, episodio: 55512345",
+            [],
+            "DNI [ID], tel: [TELEFONO], episodio: [ID]",
+        ),
         ("Ref 1234567890 en archivo.", [], "Ref [ID] en archivo."),
     ],
 )
