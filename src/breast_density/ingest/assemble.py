@@ -233,7 +233,9 @@ class _Assembler:
         return None
 
     def _link(self, row: dict | None, head: ImageHeader) -> _Image:
-        self.q.identifiers.update(v for v in (*head.exam_keys.values(), head.patient_id, head.sop_uid) if v)
+        # the folder name is an identifier only where it names the exam (checked below), not e.g. "img"
+        keys = (v for k, v in head.exam_keys.items() if k != "folder")
+        self.q.identifiers.update(v for v in (*keys, head.patient_id, head.sop_uid) if v)
         self.q.name_tokens.update(name_tokens(head.patient_names))
         if row is not None:
             exam = row["exam_id"]
@@ -242,6 +244,8 @@ class _Assembler:
             exam = next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k) in known), "")
             # no match: the first key in the same order, so the quarantine row names a plausible exam
             exam = exam or next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k)), "")
+        if exam:
+            self.q.identifiers.add(exam)
         info = self.exams.get(exam)
         patient = (row or {}).get("patient_id") or (info.patient_id if info else "") or head.patient_id
         for owner in (exam, patient, head.patient_id):

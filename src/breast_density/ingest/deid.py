@@ -180,7 +180,7 @@ _NAME_LABEL_RE = re.compile(
     rf"\b(?P<label>(?i:{_NAME_LABELS}))\s*[:=]\s*(?:(?:{_TITLES})\s+)?(?!{_NOT_NAMES})(?P<value>{_NAME_RUN})"
 )
 _PERSON_RE = re.compile(
-    rf"\b(?P<label>(?i:{_PERSON_WORDS})|T[eé]cnic[oa])(?:\s*[:=]\s*|\s+)(?:(?:{_TITLES})\s+)?"
+    rf"\b(?P<label>(?i:{_PERSON_WORDS})|[Tt][eé]cnic[oa])(?:\s*[:=]\s*|\s+)(?:(?:{_TITLES})\s+)?"
     rf"(?!{_NOT_NAMES})(?P<value>{_NAME_RUN})"
 )
 _TITLE_RE = re.compile(rf"\b(?P<label>{_TITLES})\s+(?P<value>{_NAME_RUN})")

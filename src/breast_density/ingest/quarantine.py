@@ -10,6 +10,7 @@ are scrubbed the same way.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -58,7 +59,7 @@ class Quarantine:
         A path outside the data root keeps only its (redacted) file name: the folders around it are the
         user's own and may name anyone.
         """
-        path = Path(file)
+        path = Path(os.path.normpath(file))
         try:
             rel = path.relative_to(self.root)
             base = self.root.as_posix()

@@ -85,7 +85,7 @@ def read_table(path: str | Path, sep: str | None = None) -> Table:
     header = [c.strip() for c in next(csv.reader([lines[0]], delimiter=delimiter))]
     rows, skipped = _parse_rows(lines, delimiter, len(header))
     log.info("%s: read as %s, delimiter %r, %d rows", path.name, encoding, delimiter, len(rows))
-    if encoding not in ("utf-8", "utf-8-sig"):
+    if encoding not in ("utf-8", "utf-8-sig", "utf-16"):
         log.warning("%s is not UTF-8; read it as %s (save it as UTF-8 to silence this)", path.name, encoding)
     frame = pd.DataFrame(rows, columns=header, dtype=str)
     return Table(frame, encoding.replace("-sig", ""), delimiter, skipped)
