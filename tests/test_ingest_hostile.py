@@ -215,7 +215,7 @@ def test_hospital_export_good_exams_through_bad_items_quarantined(hospital_expor
         "not a DICOM file",
         "duplicate image: exam already has L CC",
         "not a regular file: named pipe",
-        "unreadable path",  # the symbolic link loop
+        "not a regular file: broken or looping link",
         "exam without report",
         "report without images",
     ):
@@ -430,3 +430,51 @@ def test_one_latin1_row_in_a_utf8_table(tmp_path):
     (tmp_path / "t.csv").write_bytes(data)
     table = read_table(tmp_path / "t.csv")
     assert list(table.frame["report"]) == ["Núñez", "Peña"] and table.encoding == "utf-8+cp1252"
+
+
+# ---- what DVC meets before the stage runs ------------------------------------------------------------------
+
+
+def test_check_data_counts_entries_that_stop_dvc_without_naming_them(tmp_path, capsys):
+    from breast_density.cli import main
+
+    root = tmp_path / "root"
+    (root / "HX-PAT-7781").mkdir(parents=True)
+    (root / "HX-PAT-7781/a.dcm").write_bytes(b"x")
+    os.mkfifo(root / "HX-PAT-7781/pipe.dcm")
+    os.symlink("nowhere", root / "Perez.dcm")
+    os.symlink("loop.dcm", root / "loop.dcm")
+    assert main(["check-data", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "1 named pipe, 2 broken or looping links" in out and "-xtype l" in out
+    assert not phi_leaks([], out)
+    (root / "HX-PAT-7781/pipe.dcm").unlink()
+    (root / "Perez.dcm").unlink()
+    (root / "loop.dcm").unlink()
+    assert main(["check-data", str(root)]) == 0
+
+
+@pytest.mark.slow
+def test_anchored_dvcignore_lets_dvc_hash_a_root_with_a_broken_link(tmp_path):
+    """DVC stops on a broken link in a dependency folder (one ERROR line); the documented fix works."""
+    dvc = [sys.executable, "-m", "dvc"]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def repro() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*dvc, "repro"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True, timeout=120)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root/a.dcm").write_bytes(b"x")
+    os.symlink("nowhere", tmp_path / "root/dangling.dcm")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: ls root > out.txt\n    deps: [root]\n    outs: [out.txt]\n", encoding="utf-8"
+    )
+    failed = repro()
+    assert failed.returncode != 0 and "dangling.dcm" in failed.stderr and "Traceback" not in failed.stderr
+    (tmp_path / ".dvcignore").write_text("/root/dangling.dcm\n", encoding="utf-8")
+    done = repro()
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.txt").read_text().split() == ["a.dcm", "dangling.dcm"]

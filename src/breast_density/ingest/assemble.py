@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
@@ -30,6 +29,7 @@ from breast_density.ingest.deid import name_tokens, names_in_text, pseudonymize,
 from breast_density.ingest.dicom_deid import CopyTask, copy_target, write_copy
 from breast_density.ingest.quarantine import Quarantine
 from breast_density.ingest.sources import LabelMapper, SourceData
+from breast_density.ingest.special_files import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -218,16 +218,13 @@ class _Assembler:
         if norm in seen:
             return "duplicate file: the same file is already listed for another image or patient (first kept)"
         seen.add(norm)
-        try:
-            mode = os.stat(path).st_mode
-        except FileNotFoundError:
-            return "image file missing" if not os.path.islink(path) else "broken symbolic link"
-        except OSError as err:
-            return f"unreadable path: {err.strerror}"
-        if stat.S_ISDIR(mode):
+        kind = kind_of(path)
+        if kind:
+            return f"not a regular file: {kind}"
+        if not os.path.exists(path):
+            return "image file missing"
+        if os.path.isdir(path):
             return "not a regular file: a folder"
-        if not stat.S_ISREG(mode):
-            return "not a regular file: named pipe, socket or device"
         if not os.access(path, os.R_OK):
             return "unreadable file: permission denied"
         return None
