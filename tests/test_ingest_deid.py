@@ -204,6 +204,23 @@ def test_copy_verifier_and_profile_options(tmp_path):
     copy.save_as(tmp_path / "tampered.dcm")
     problems = verify_dicom(tmp_path / "tampered.dcm", task)
     assert "ImageComments" in problems and any(p.startswith("private tag") for p in problems)
+    # a writer that let such an element through would have its copy rejected, and nothing published
+    import breast_density.ingest.dicom_deid as dicom_deid
+
+    leaky = CopyTask(str(src), str(tmp_path / "leaky.dcm"), "img", "e", "p", "L", "CC")
+    original = dicom_deid.deidentified_dataset
+
+    def leaky_writer(ds, t):
+        out = original(ds, t)
+        out.ImageComments = "free text"
+        return out
+
+    dicom_deid.deidentified_dataset = leaky_writer
+    try:
+        assert write_copy(leaky) == "de-identified copy failed verification: ImageComments"
+    finally:
+        dicom_deid.deidentified_dataset = original
+    assert not (tmp_path / "leaky.dcm").exists()
     options = CopyTask(
         str(src),
         str(tmp_path / "options.dcm"),

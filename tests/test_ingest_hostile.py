@@ -159,6 +159,7 @@ def hospital_export(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     part = make_exam(root, "HX-EXA-1005", "HX-PAT-7783", PATIENT_NAME)
     huge_compressed(part[0])
     part[1].write_bytes(b"")  # zero-byte file
+    edit_dicom(part[2], Rows=32, Columns=48)  # swapped: same byte count, garbled image
     make_dicom(  # a second L CC of exam 1001 (a repeated view)
         root / "dicom/HX-PAT-7781/HX-EXA-1001/L_CC_again.dcm",
         patient_id="HX-PAT-7781",
@@ -199,7 +200,7 @@ def test_hospital_export_good_exams_through_bad_items_quarantined(hospital_expor
     exams = {pseudonymize(f"HX-EXA-100{i}", KEY): i for i in (1, 2, 3, 5)}
     assert set(reports["exam_id"]) == set(exams)
     per_exam = images.groupby("exam_id").size().to_dict()
-    assert per_exam == {e: (2 if i == 5 else 4) for e, i in exams.items()}
+    assert per_exam == {e: (1 if i == 5 else 4) for e, i in exams.items()}
     patient_5 = reports.set_index("exam_id").loc[pseudonymize("HX-EXA-1005", KEY), "patient_id"]
     assert patient_5 == pseudonymize("HX-PAT-7783", KEY)
     reasons = "\n".join(q["reason"])
@@ -212,6 +213,7 @@ def test_hospital_export_good_exams_through_bad_items_quarantined(hospital_expor
         "image too small: 1x1",
         "multi-frame image",
         "image too large: 60000x60000",
+        "bad geometry: Rows x Columns 32x48 looks swapped",
         "not a DICOM file",
         "duplicate image: exam already has L CC",
         "not a regular file: named pipe",
@@ -226,7 +228,7 @@ def test_hospital_export_good_exams_through_bad_items_quarantined(hospital_expor
 def test_hospital_export_leaks_no_planted_phi(hospital_export):
     tmp, done = hospital_export
     files = _outputs(tmp / "data") + _outputs(tmp / "metrics")
-    assert sum(p.suffix == ".dcm" for p in files) == 14
+    assert sum(p.suffix == ".dcm" for p in files) == 13
     assert not phi_leaks(files, done.stdout + done.stderr)
     # the scan itself sees PHI where it is: in a planted source file's sequence item and private tags
     source = tmp / "export/dicom/HX-PAT-7783/HX-EXA-1003/L_CC.dcm"

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from breast_density.imaging.decode import is_raster, open_dicom
 from breast_density.ingest.deid import scrub_report
@@ -113,8 +113,13 @@ _TEXT_VRS = {
     "UR",
     "UT",
 }
+_NATIVE_LE = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PIXEL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"sBIT", b"gAMA", b"pHYs"}
+
+
+class _RejectedCopyError(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -139,16 +144,23 @@ def copy_target(out_dir: Path, image_id: str, source: str | Path) -> Path:
 def write_copy(task: CopyTask) -> str | None:
     """Write and verify one de-identified copy; None, or the reason it failed (the caller quarantines)."""
     try:
+        src = None if is_raster(task.source) else open_dicom(task.source)
+        if src is not None and looks_transposed(src):
+            return (
+                f"bad geometry: Rows x Columns {src.Rows}x{src.Columns} looks swapped "
+                "(the pixels are smooth only when read the other way round)"
+            )
         with atomic_path(task.target) as tmp:
-            if is_raster(task.source):
+            if src is None:
                 _write_png(task.source, tmp)
                 problems = verify_png(tmp)
             else:
-                deidentified_dataset(open_dicom(task.source), task).save_as(tmp, enforce_file_format=True)
+                deidentified_dataset(src, task).save_as(tmp, enforce_file_format=True)
                 problems = verify_dicom(tmp, task)
-            if problems:
-                tmp.unlink()
-                return f"de-identified copy failed verification: {', '.join(problems[:5])}"
+            if problems:  # raised inside atomic_path, so the rejected file is never published
+                raise _RejectedCopyError(f"de-identified copy failed verification: {', '.join(problems[:5])}")
+    except _RejectedCopyError as rejected:
+        return str(rejected)
     except Exception as err:  # reported per file; one odd file must not stop the stage
         return f"could not write de-identified copy: {type(err).__name__}: {str(err)[:160]}"
     return None
@@ -186,6 +198,37 @@ def deidentified_dataset(src: Dataset, task: CopyTask) -> Dataset:
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     out.file_meta = meta
     return out
+
+
+def looks_transposed(ds: Dataset, band: int = 256) -> bool:
+    """Native grey pixel data whose Rows and Columns were swapped in the header.
+
+    The byte count cannot tell (R x C == C x R), but the image can: read with the wrong row length, each row
+    is shifted against the next, so differences between vertical neighbours dwarf those between horizontal
+    ones; read the right way both are alike. Checked on a band of rows, both ways round.
+    """
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    bits = int(ds.get("BitsAllocated", 0))
+    if (
+        rows == cols
+        or tsyntax not in _NATIVE_LE
+        or bits not in (8, 16)
+        or int(ds.get("SamplesPerPixel", 1)) != 1
+    ):
+        return False
+    flat = np.frombuffer(ds.PixelData, dtype="<u2" if bits == 16 else np.uint8, count=rows * cols)
+    as_given = _roughness(flat.reshape(rows, cols)[:band])
+    other_way = _roughness(flat.reshape(cols, rows)[:band])
+    return as_given > 4.0 and other_way < 1.5
+
+
+def _roughness(img: np.ndarray) -> float:
+    """Mean vertical over mean horizontal neighbour difference."""
+    img = img.astype(np.float32)
+    vertical = float(np.abs(np.diff(img, axis=0)).mean())
+    horizontal = float(np.abs(np.diff(img, axis=1)).mean())
+    return vertical / max(horizontal, 1e-6)
 
 
 def _rebuild_item(item: Dataset, allowed: tuple[str, ...]) -> Dataset:
