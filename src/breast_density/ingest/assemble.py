@@ -178,6 +178,9 @@ class _Assembler:
             paths = [p.as_posix() for p in find_dicom_files(self.source.root)]
             rows = [None] * len(paths)
         if not paths:
+            table_file = self.source.table_file or self.source.root
+            for exam in self.exams:
+                self.q.add(table_file, self.pseudo(exam), f"{self.missing} without images")
             raise IngestStopError(
                 f"{self.source.root}: no image files found (DICOM files or an images.csv)", self.q.frame()
             )
