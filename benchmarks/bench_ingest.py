@@ -9,6 +9,8 @@ timing sees a warm page cache; each timing is the best of `--repeats`. Prints im
   * scan, 1 process   `scan_header` (header, deferred pixel element, length/plugin checks)
   * stage             the whole ingest (scan + checks + pseudonyms + report scrubbing + de-identified copies)
                       with `ingest.workers` (a pool only from 500 files per worker on)
+  * copy only / copy + verify   the de-identified DICOM copy written without / with its re-read verification
+  * scrub             report scrubbing (reports per second; names from the header and the text itself)
   and the header scan of ~4000 files in one process vs a pool of `ingest.workers` (start-up included).
 
     .venv/bin/python benchmarks/bench_ingest.py [--demo-root data/raw/cohort] [--full-exams 3]
@@ -30,11 +32,14 @@ import pydicom
 
 from breast_density.cohort.generate import generate_cohort, plan_cohort, render_images, write_reports
 from breast_density.cohort.vendors import VENDORS
+from breast_density.imaging.decode import open_dicom
 from breast_density.imaging.dicom_header import find_dicom_files, scan_header, scan_headers
 from breast_density.imaging.parallel import worker_pool
 from breast_density.ingest.assemble import IngestOptions, ingest_source
+from breast_density.ingest.deid import scrub_report
+from breast_density.ingest.dicom_deid import CopyTask, deidentified_dataset, write_copy
 from breast_density.ingest.registry import load_source
-from breast_density.io import write_csv
+from breast_density.io import atomic_path, write_csv
 from breast_density.params import CohortParams, IngestParams, Params
 
 
@@ -101,6 +106,32 @@ def measure(name: str, root: Path, workers: int, repeats: int, scratch: Path) ->
     base = rates["dcmread"]
     for label, rate in rates.items():
         print(f"  {label:<22} {rate:9.1f} images/s   x{rate / base:6.2f} vs dcmread")
+    measure_copies(files, repeats, scratch / "copy-bench")
+    reports = pd.read_csv(root / "reports.csv", dtype=str, keep_default_na=False)["report"].tolist()
+    scrub = best_rate(
+        lambda: [scrub_report(r, ["GARCÍA LÓPEZ^MARÍA JOSÉ"]) for r in reports], len(reports), repeats
+    )
+    print(f"  {'scrub':<22} {scrub:9.1f} reports/s")
+
+
+def measure_copies(files: list[Path], repeats: int, out: Path) -> None:
+    """What the verifier (re-reading every written copy) adds to writing it."""
+    tasks = [
+        CopyTask(str(f), str(out / f"{i}.dcm"), f"i{i}", "e", "p", "L", "CC") for i, f in enumerate(files)
+    ]
+
+    def copy_only() -> None:
+        for t in tasks:
+            with atomic_path(t.target) as tmp:
+                deidentified_dataset(open_dicom(t.source), t).save_as(tmp, enforce_file_format=True)
+
+    def copy_verify() -> None:
+        assert not [p for p in map(write_copy, tasks) if p]
+
+    plain = best_rate(copy_only, len(tasks), repeats)
+    verified = best_rate(copy_verify, len(tasks), repeats)
+    print(f"  {'copy only':<22} {plain:9.1f} images/s")
+    print(f"  {'copy + verify':<22} {verified:9.1f} images/s   x{verified / plain:6.2f} vs copy only")
 
 
 def measure_pool(files: list[Path], workers: int, repeats: int) -> None:

@@ -139,3 +139,130 @@ def reports_layout(root: Path, exams: list[tuple[str, str, str, str]], encoding:
         )
     pd.DataFrame(rows).to_csv(root / "reports.csv", index=False, encoding=encoding)
     return root
+
+
+# ---- hostile inputs ----------------------------------------------------------------------------------------
+# Every identifying value planted below is listed in PLANTED; the hostile suite scans every output for them.
+
+PLANTED = {
+    "names": ["PÉREZ", "NÚÑEZ", "Ana", "Lucía", "Ruiz", "Gil", "Smith", "Jane", "Grant", "Doe", "Romero"],
+    "ids": ["HX-PAT-7781", "HX-PAT-7782", "HX-PAT-7783", "HX-EXA-1001", "HX-EXA-1002", "HX-EXA-1003"],
+    "ids_more": ["HX-EXA-1004", "HX-EXA-1005", "HX-EXA-1006", "ACC-55501", "8812345", "12345678Z"],
+    "contact": ["X1234567L", "612 345 678", "ana.perez@correo.es", "Calle Mayor 12", "Hospital San Cosme"],
+    "dates": ["1965-04-12", "12/04/1965", "19650412", "April 12, 1965", "15/03/2021", "20210315"],
+}
+PLANTED_VALUES = [v for group in PLANTED.values() for v in group]
+PATIENT_NAME = "PÉREZ NÚÑEZ^ANA"
+
+HOSTILE_REPORT_ES = (
+    "Paciente: Ana Pérez Núñez. NHC: 8812345. DNI: 12345678Z. F. nac: 12/04/1965.\n"
+    "Domicilio: Calle Mayor 12, 28013 Madrid. Teléfono: 612 345 678. Email: ana.perez@correo.es\n"
+    "Acude acompañada de su hija Lucía; técnica: Rosa Gil. NIE del esposo X1234567L.\n"
+    "HALLAZGOS: Mamas heterogéneamente densas (ACR C). Ana no refiere síntomas. Pérez, control el 15/03/2021."
+)
+HOSTILE_REPORT_EN = (
+    "Patient: Jane Smith. DOB: April 12, 1965. MRN: 8812345.\n"
+    "Technologist: John Doe. Jane tolerated the exam well. Read by Dr. Alan Grant on 15/03/2021.\n"
+    "FINDINGS: Extremely dense breasts (ACR D). Smith was advised annual screening."
+)
+
+
+def private_and_sequence_phi(path: Path) -> Path:
+    """Plant PHI where a block-list misses it: a VOI LUT item's explanation, private tags at two depths."""
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.LUTData = list(range(4096))
+    item["LUTData"].VR = "US"
+    item.LUTExplanation = "window for PÉREZ NÚÑEZ 19650412"
+    item.private_block(0x0029, "ACME", create=True).add_new(0x10, "LO", "HX-PAT-7781 PÉREZ")
+    ds.VOILUTSequence = Sequence([item])
+    ds.private_block(0x0009, "ACME", create=True).add_new(0x01, "LO", "PÉREZ NÚÑEZ ANA 1965-04-12")
+    ds.ImageComments = "Paciente PÉREZ NÚÑEZ ANA, Calle Mayor 12"
+    ds.InstitutionName = "Hospital San Cosme"
+    ds.StudyDescription = "Mamografía PÉREZ 15/03/2021"
+    ds.save_as(path)
+    return path
+
+
+def edit_dicom(path: Path, **changes) -> Path:
+    """Rewrite header fields in place (None deletes a field)."""
+    ds = pydicom.dcmread(path)
+    for keyword, value in changes.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(path)
+    return path
+
+
+def wrong_charset(path: Path) -> Path:
+    """Header says Latin-1 (ISO_IR 100), the name bytes are UTF-8: the name reads as mojibake."""
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = PATIENT_NAME.encode("utf-8").decode("latin-1")
+    ds.save_as(path)
+    return path
+
+
+def huge_compressed(path: Path) -> Path:
+    """A 60000 x 60000 header over a few bytes of JPEG 2000: decoding would allocate ~6.7 GiB."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless
+
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.Rows = ds.Columns = 60000
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 60])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path)
+    return path
+
+
+def multi_frame(path: Path) -> Path:
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    ds.save_as(path)
+    return path
+
+
+def tiny_image(path: Path) -> Path:
+    ds = pydicom.dcmread(path)
+    ds.Rows = ds.Columns = 1
+    ds.PixelData = b"\x00\x00"
+    ds.save_as(path)
+    return path
+
+
+def raster_with_metadata(path: Path, pixels: np.ndarray) -> Path:
+    """PNG with text chunks or TIFF with description/artist tags holding the planted PHI."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    img = Image.fromarray(pixels)
+    if path.suffix == ".png":
+        info = PngInfo()
+        info.add_text("Patient", "PÉREZ NÚÑEZ^ANA HX-PAT-7782")
+        info.add_itxt("BirthDate", "1965-04-12")
+        img.save(path, pnginfo=info)
+    else:
+        img.save(path, tiffinfo={270: "PÉREZ NÚÑEZ ANA 19650412", 315: "HX-PAT-7782"})
+    return path
+
+
+def lying_png(path: Path) -> Path:
+    """A PNG whose header claims 12000 x 10000 pixels over about 1 KB of data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 12000, 10000, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 900)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path

@@ -201,12 +201,15 @@ def test_cp1252_reports_read_with_warning(tmp_path, caplog):
     assert "heterogéneamente" in t["reports"]["text"][0]
 
 
-def test_duplicate_exam_ids_are_an_error_naming_them(tmp_path):
+def test_duplicate_exam_ids_keep_the_first_row(tmp_path):
     root = reports_layout(tmp_path / "export", EXAMS[:2])
     reports = pd.read_csv(root / "reports.csv", dtype=str)
     pd.concat([reports, reports.iloc[[1]]]).to_csv(root / "reports.csv", index=False)
-    with pytest.raises(ValueError, match=r"duplicate exam_id values \['EX2'\]"):
-        _run(root, tmp_path)
+    metrics, t = _run(root, tmp_path)
+    assert metrics["exams"] == 2 and metrics["images"] == 8
+    q = t["quarantine"]
+    assert list(q["reason"]) == ["duplicate exam_id in reports.csv: the first row is kept"]
+    assert list(q["exam_id"]) == [pseudonymize("EX2", KEY)]
 
 
 def test_nothing_usable_and_missing_files_fail_clearly(tmp_path, monkeypatch):
@@ -275,4 +278,8 @@ def test_failed_run_keeps_previous_outputs(tmp_path):
     kept = _tables(tmp_path / "out")
     pd.testing.assert_frame_equal(kept["images"], first["images"])
     assert all(Path(p).is_file() for p in kept["images"]["path"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "ingest.json", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "ingest.json", "out", "out.failed"]
+    stopped = pd.read_csv(tmp_path / "out.failed/quarantine.csv", dtype=str)
+    assert list(stopped["reason"]).count("not a DICOM file (no DICM preamble)") == 4
+    _run(reports_layout(tmp_path / "export", EXAMS[:1]), tmp_path)  # a good run clears the diagnostics
+    assert not (tmp_path / "out.failed").exists()

@@ -262,3 +262,22 @@ def test_adapter_with_other_class_scheme_needs_a_label_map(tmp_path):
     label_map = {"A": "non_dense", "B": "non_dense", "C": "dense", "D": "dense"}
     _, t = _run(root, tmp_path, "rsna", classes=binary, label_map=label_map)
     assert list(t["reports"]["given_label"]) == ["dense"]
+
+
+def test_labels_per_image_in_images_csv_take_the_densest(tmp_path):
+    """No labels.csv: the label column of images.csv labels each image; the exam takes the densest."""
+    root = tmp_path / "per_image"
+    (root / "img").mkdir(parents=True)
+    rows = []
+    for exam, per_breast in (("E1", {"L": "B", "R": "C"}), ("E2", {"L": "A", "R": "A"})):
+        for lat, view in (("L", "CC"), ("R", "CC")):
+            name = f"img/{exam}_{lat}_{view}.png"
+            cv2.imwrite(str(root / name), phantom(bits=8).astype("uint8"))
+            rows.append(
+                {"exam_id": exam, "patient_id": f"P{exam}", "laterality": lat, "view": view, "path": name}
+            )
+            rows[-1]["density"] = per_breast[lat]
+    pd.DataFrame(rows).to_csv(root / "images.csv", index=False)
+    metrics, t = _run(root, tmp_path, "labels")
+    assert _labels(t["reports"]) == {pseudonymize("E1", KEY): "C", pseudonymize("E2", KEY): "A"}
+    assert metrics["exams_with_breast_label_disagreement"] == 1 and metrics["images"] == 4

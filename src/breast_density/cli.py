@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "breast_density.commands.predict:predict_command",
         "classify new DICOM/PNG files with the fine-tuned model or the probe",
     ),
+    "check-data": (
+        "breast_density.commands.check_data:check_data_command",
+        "find named pipes and broken links in data.root that stop `dvc repro` before ingest",
+    ),
     "profile": (
         "breast_density.commands.profile:profile_command",
         "switch params.yaml to a named profile (profiles/<name>.yaml)",

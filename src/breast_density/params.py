@@ -101,7 +101,16 @@ class CohortParams(_Section):
 class IngestParams(_Section):
     keep_for_processing: bool = False  # keep 'FOR PROCESSING' (raw detector) images
     workers: int = 2
-    hash_key: str = "demo-key-change-me"  # overridden by $BREAST_DENSITY_HASH_KEY when set
+    # Pseudonym key. $BREAST_DENSITY_HASH_KEY wins, then hash_key_file, then hash_key. The public demo key
+    # is refused on real data; a key written here lands in dvc.lock (a warning says so).
+    hash_key: str = "demo-key-change-me"
+    hash_key_file: str | None = None  # file outside git holding the key
+    # fingerprint of a key from the environment or the file (the stage prints it): DVC tracks it, so a new
+    # key reruns ingest; a mismatch stops the stage
+    key_fingerprint: str = ""
+    # PS3.15 Annex E options of the DICOM copies
+    retain_device_identity: bool = False  # keep device serial number, station name, detector id
+    clean_descriptors: bool = False  # keep study/series/protocol descriptions after scrubbing
     # Write each accepted image as a de-identified copy (technical header only, pixel data byte for byte)
     # so no path or header downstream carries PHI; False points images.csv at the raw files instead.
     deidentified_copies: bool = True

@@ -218,7 +218,7 @@ def audit_command(args: argparse.Namespace) -> int:
         args.truth,
         args.raw,
         args.interim,
-        resolve_hash_key(params.ingest.hash_key),
+        resolve_hash_key(params.ingest.hash_key, params.ingest.hash_key_file),
         params.class_names,
         dict(params.data.label_map),
     )

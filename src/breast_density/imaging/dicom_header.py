@@ -36,6 +36,13 @@ _NOT_IMAGES = {"dicomdir"}
 _LAT_FROM_NAME = re.compile(r"(?<![A-Za-z])(L|R|LEFT|RIGHT)(?![A-Za-z])", re.IGNORECASE)
 _VIEW_FROM_NAME = re.compile(r"(?<![A-Za-z])(CC|MLO)(?![A-Za-z])", re.IGNORECASE)
 _VIEW_MEANINGS = {"cranio-caudal": "CC", "medio-lateral oblique": "MLO"}
+# Geometry a mammogram can have: smaller is a thumbnail or a broken header, larger an allocation no
+# detector needs (the largest FFDM matrices are ~4k x 6k).
+MIN_SIDE = 32
+MAX_SIDE = 16384
+MAX_DECODED_BYTES = 1 << 30
+# zlib cannot shrink data more than this, so a smaller PNG cannot hold the pixels its header claims
+_DEFLATE_MAX_RATIO = 1032
 
 
 @dataclass
@@ -153,6 +160,15 @@ def _pixel_problem(ds: pydicom.Dataset, path: Path) -> str | None:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         return f"multi-frame image: {frames} frames, not a single 2-D view"
+    bad = geometry_problem(
+        int(ds.Rows),
+        int(ds.Columns),
+        int(ds.BitsAllocated),
+        int(ds.get("BitsStored", ds.BitsAllocated) or 0),
+        int(ds.get("SamplesPerPixel", 1) or 1),
+    )
+    if bad:
+        return bad
     if ds.file_meta.get("TransferSyntaxUID") is not None:
         reason = transfer_syntax_problem(ds.file_meta.TransferSyntaxUID)
         if reason:
@@ -167,10 +183,29 @@ def _pixel_problem(ds: pydicom.Dataset, path: Path) -> str | None:
             f"the file ends {offset + length - path.stat().st_size} bytes early"
         )
     expected = _native_length(ds, frames)
-    if length < expected:
+    if length not in (expected, expected + 1):  # +1: the even-length padding byte
         return (
             f"truncated file or pixel data of the wrong length: {length} bytes of pixel data, "
             f"{ds.Rows}x{ds.Columns}x{ds.BitsAllocated}-bit needs {expected}"
+        )
+    return None
+
+
+def geometry_problem(
+    rows: int, cols: int, bits_allocated: int, bits_stored: int, samples: int = 1
+) -> str | None:
+    """Why a header's image geometry cannot be a mammogram (checked before any pixel is decoded), or None."""
+    if rows <= 0 or cols <= 0:
+        return f"bad geometry: Rows x Columns is {rows}x{cols}"
+    if bits_allocated not in (1, 8, 16, 32) or not 0 < bits_stored <= bits_allocated:
+        return f"bad geometry: BitsStored {bits_stored} with BitsAllocated {bits_allocated}"
+    if min(rows, cols) < MIN_SIDE:
+        return f"image too small: {rows}x{cols} pixels (minimum {MIN_SIDE} per side)"
+    decoded = rows * cols * samples * max(bits_allocated // 8, 1)
+    if max(rows, cols) > MAX_SIDE or decoded > MAX_DECODED_BYTES:
+        return (
+            f"image too large: {rows}x{cols} pixels, {decoded / 2**30:.1f} GiB decoded "
+            f"(caps: {MAX_SIDE} per side, {MAX_DECODED_BYTES >> 30} GiB)"
         )
     return None
 
@@ -218,6 +253,7 @@ def _scan_raster(path: Path) -> ImageHeader:
     try:
         with Image.open(path) as img:
             head.cols, head.rows = img.size
+            mode, bands = img.mode, len(img.getbands())
             head.photometric = (
                 "MONOCHROME2" if img.mode in {"1", "L", "I", "I;16", "I;16B", "F"} else img.mode
             )
@@ -227,6 +263,16 @@ def _scan_raster(path: Path) -> ImageHeader:
         return head
     if path.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(path):
         head.problem = "unreadable image file: JPEG data ends before its end-of-image marker (truncated)"
+        return head
+    bits = 16 if mode in {"I", "I;16", "I;16B", "F"} else 8
+    head.problem = geometry_problem(head.rows, head.cols, bits, bits, bands)
+    raw = head.rows * head.cols * bands * bits // 8
+    too_small = path.suffix.lower() == ".png" and path.stat().st_size * _DEFLATE_MAX_RATIO < raw
+    if head.problem is None and too_small:
+        head.problem = (
+            f"truncated image file: the header claims {head.cols}x{head.rows} pixels, "
+            f"the file ({path.stat().st_size} bytes) is too small to hold them"
+        )
     return head
 
 

@@ -47,7 +47,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from breast_density.ingest.sources import SourceData, read_table, require_columns, resolve_path
+from breast_density.ingest.sources import (
+    SourceData,
+    read_table,
+    require_columns,
+    resolve_path,
+    table_problems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +61,30 @@ BIRADS_LETTERS = ("A", "B", "C", "D")
 _NUMERIC_DENSITY = {str(i + 1): letter for i, letter in enumerate(BIRADS_LETTERS)}
 
 
-def _source(name: str, root: Path, table: pd.DataFrame, label_map: dict[str, str], file: Path) -> SourceData:
+def _source(
+    name: str, root: Path, table: pd.DataFrame, label_map: dict[str, str], file: Path, problems: list
+) -> SourceData:
     """Split a per-image table (exam_id, patient_id, laterality, view, path, label) into labels + images."""
     table = table.fillna("")
     images = table[["exam_id", "patient_id", "laterality", "view", "path"]].copy()
     images["vendor"] = table["vendor"] if "vendor" in table.columns else ""
     labels = table[["exam_id", "patient_id", "label"]].copy()
     log.info("%s: %d images in %d exams listed in %s", name, len(images), images["exam_id"].nunique(), file)
-    return SourceData(name, root, labels=labels, images=images, default_label_map=label_map, table_file=file)
+    return SourceData(
+        name,
+        root,
+        labels=labels,
+        images=images,
+        default_label_map=label_map,
+        table_file=file,
+        problems=problems,
+    )
 
 
 def load_vindr(root: Path) -> SourceData:
     file = root / "breast-level_annotations.csv"
-    df, _ = read_table(file)
+    read = read_table(file)
+    df = read.frame
     require_columns(df, ["study_id", "image_id", "laterality", "view_position", "breast_density"], file)
     table = pd.DataFrame(
         {
@@ -82,16 +99,19 @@ def load_vindr(root: Path) -> SourceData:
             "label": df["breast_density"],
         }
     )
-    return _source("vindr", root, table, {f"DENSITY {c}": c for c in BIRADS_LETTERS}, file)
+    label_map = {f"DENSITY {c}": c for c in BIRADS_LETTERS}
+    return _source("vindr", root, table, label_map, file, table_problems(file, read))
 
 
 def load_cbis_ddsm(root: Path) -> SourceData:
     files = sorted(root.glob("*_case_description_*_set.csv"))
     if not files:
         raise FileNotFoundError(f"{root}: no CBIS-DDSM *_case_description_*_set.csv files found")
-    frames = []
+    frames, problems = [], []
     for file in files:
-        df, _ = read_table(file)
+        read = read_table(file)
+        df = read.frame
+        problems += table_problems(file, read)
         density = "breast_density" if "breast_density" in df.columns else "breast density"
         require_columns(
             df, ["patient_id", density, "left or right breast", "image view", "image file path"], file
@@ -110,7 +130,7 @@ def load_cbis_ddsm(root: Path) -> SourceData:
         )
     # one row per abnormality in the CSVs, but one image per breast and view
     table = pd.concat(frames).drop_duplicates(["exam_id", "laterality", "view"], keep="first")
-    return _source("cbis_ddsm", root, table, dict(_NUMERIC_DENSITY), files[0])
+    return _source("cbis_ddsm", root, table, dict(_NUMERIC_DENSITY), files[0], problems)
 
 
 def _cbis_image(root: Path, listed: str) -> str:
@@ -128,7 +148,8 @@ def _cbis_image(root: Path, listed: str) -> str:
 
 def load_rsna(root: Path) -> SourceData:
     file = root / "train.csv"
-    df, _ = read_table(file)
+    read = read_table(file)
+    df = read.frame
     require_columns(df, ["patient_id", "image_id", "laterality", "view", "density"], file)
     table = pd.DataFrame(
         {
@@ -144,12 +165,13 @@ def load_rsna(root: Path) -> SourceData:
             "vendor": ("machine " + df["machine_id"]) if "machine_id" in df.columns else "",
         }
     )
-    return _source("rsna", root, table, {c: c for c in BIRADS_LETTERS}, file)
+    return _source("rsna", root, table, {c: c for c in BIRADS_LETTERS}, file, table_problems(file, read))
 
 
 def load_inbreast(root: Path) -> SourceData:
     file = root / "INbreast.csv"
-    df, _ = read_table(file, sep=";")
+    read = read_table(file, sep=";")
+    df = read.frame
     require_columns(df, ["Laterality", "View", "File Name", "ACR"], file)
     dicoms = {p.name.split("_")[0]: p for p in sorted((root / "AllDICOMs").glob("*.dcm"))}
     rows = []
@@ -174,4 +196,4 @@ def load_inbreast(root: Path) -> SourceData:
             }
         )
     table = pd.DataFrame(rows, columns=["exam_id", "patient_id", "laterality", "view", "path", "label"])
-    return _source("inbreast", root, table, dict(_NUMERIC_DENSITY), file)
+    return _source("inbreast", root, table, dict(_NUMERIC_DENSITY), file, table_problems(file, read))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import defaultdict
+import os
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -24,10 +25,11 @@ from breast_density.imaging.dicom_header import (
     scan_headers,
 )
 from breast_density.imaging.parallel import imap_files, worker_pool
-from breast_density.ingest.deid import name_tokens, pseudonymize, scrub_report
+from breast_density.ingest.deid import name_tokens, names_in_text, pseudonymize, scrub_report
 from breast_density.ingest.dicom_deid import CopyTask, copy_target, write_copy
 from breast_density.ingest.quarantine import Quarantine
 from breast_density.ingest.sources import LabelMapper, SourceData
+from breast_density.ingest.special_files import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,16 @@ class IngestOptions:
     workers: int = 1
     copies_dir: Path | None = None  # where copies are written; None: images.csv points at the raw files
     copies_published: Path | None = None  # where images.csv says they are (the folder after a rename)
+    retain_device_identity: bool = False  # PS3.15 options of the DICOM copies
+    clean_descriptors: bool = False
+
+
+class IngestStopError(ValueError):
+    """No usable exam or image remains; carries the quarantine rows so the caller can still write them."""
+
+    def __init__(self, message: str, quarantine: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.quarantine = quarantine
 
 
 @dataclass
@@ -95,7 +107,12 @@ class _Assembler:
         self.rejected_exams: dict[str, str] = {}  # raw exam id -> why its images cannot be used
         self.names: dict[str, set[str]] = defaultdict(set)  # raw patient or exam id -> PatientName values
         self.label_disagreements = 0
+        self.unmapped: Counter[str] = Counter()  # raw label value -> rows that carry it
         self.missing = "report" if source.reports is not None else "label"
+        for file, raw_exam, reason in source.problems:
+            if raw_exam:
+                self.q.identifiers.add(raw_exam)
+            self.q.add(file, self.pseudo(raw_exam) if raw_exam else "", reason)
 
     # ---- exams ------------------------------------------------------------------------------------------
 
@@ -103,7 +120,10 @@ class _Assembler:
         table_file = self.source.table_file or self.source.root
         if self.source.reports is not None:
             for r in self.source.reports.itertuples(index=False):
-                self.q.identifiers.update({r.exam_id, r.patient_id})
+                self.q.identifiers.update(v for v in (r.exam_id, r.patient_id) if v)
+                given = [n for n in (str(r.names).strip(),) if n] + names_in_text(str(r.report))
+                self.q.name_tokens.update(name_tokens(given))
+                self.names[r.exam_id].update(given)
                 if not str(r.report).strip():
                     self.q.add(table_file, self.pseudo(r.exam_id), "empty report")
                     self.rejected_exams[r.exam_id] = "exam without report: the report is empty"
@@ -123,6 +143,7 @@ class _Assembler:
             self.rejected_exams[exam_id] = "exam without label: its density is empty"
             return
         unknown = sorted({v for v in values if mapper(v) is None})
+        self.unmapped.update(v for v in values if mapper(v) is None)
         if unknown:
             self.q.add(table_file, self.pseudo(exam_id), f"unmapped label: {unknown} not in data.label_map")
             self.rejected_exams[exam_id] = f"exam without label: {unknown} not in data.label_map"
@@ -130,6 +151,21 @@ class _Assembler:
         mapped = [mapper(v) for v in values]
         self.label_disagreements += len(set(mapped)) > 1
         self.exams[exam_id] = _Exam(patients[0] if patients else "", label=mapper.densest(mapped))
+
+    def unmapped_message(self) -> str:
+        """One line naming the raw label values no class takes, with counts and the params line to add."""
+        if not self.unmapped:
+            return ""
+        values = sorted(self.unmapped, key=lambda v: (-self.unmapped[v], v))
+        shown = ", ".join(f"{v!r} ({self.unmapped[v]})" for v in values[:12])
+        more = f" and {len(values) - 12} more" if len(values) > 12 else ""
+        classes = self.opts.class_names
+        pairs = zip(sorted(values)[:8], classes + [classes[-1]] * 8, strict=False)
+        example = ", ".join(f'"{v}": {c}' for v, c in pairs)
+        return (
+            f"label values not in data.label_map (rows): {shown}{more}; classes are {classes}; "
+            f"map them in params.yaml, e.g. data: label_map: {{{example}}}"
+        )
 
     # ---- images -----------------------------------------------------------------------------------------
 
@@ -142,7 +178,12 @@ class _Assembler:
             paths = [p.as_posix() for p in find_dicom_files(self.source.root)]
             rows = [None] * len(paths)
         if not paths:
-            raise ValueError(f"{self.source.root}: no image files found (DICOM files or an images.csv)")
+            table_file = self.source.table_file or self.source.root
+            for exam in self.exams:
+                self.q.add(table_file, self.pseudo(exam), f"{self.missing} without images")
+            raise IngestStopError(
+                f"{self.source.root}: no image files found (DICOM files or an images.csv)", self.q.frame()
+            )
         return paths, rows
 
     def scan_images(self, paths: list[str], rows: list[dict | None], pool: Pool | None) -> list[_Image]:
@@ -151,7 +192,18 @@ class _Assembler:
         accepted: list[_Image] = []
         seen_sop: dict[str, str] = {}
         seen_slot: dict[tuple[str, str, str], str] = {}
-        for row, head in zip(rows, scan_headers(paths, pool), strict=True):
+        seen_file: set[str] = set()
+        usable = []
+        for path, row in zip(paths, rows, strict=True):
+            reason = self._file_problem(path, seen_file)
+            if reason is None:
+                usable.append((path, row))
+                continue
+            exam = (row or {}).get("exam_id", "")
+            self.q.identifiers.update(v for v in (exam, (row or {}).get("patient_id", "")) if v)
+            self.q.add(path, self.pseudo(exam) if exam else "", reason)
+        scanned = scan_headers([p for p, _ in usable], pool)
+        for (_, row), head in zip(usable, scanned, strict=True):
             image = self._link(row, head)
             reason = self._problem(image) or self._duplicate(image, seen_sop, seen_slot)
             if reason:
@@ -160,8 +212,30 @@ class _Assembler:
             accepted.append(image)
         return accepted
 
+    def _file_problem(self, path: str, seen: set[str]) -> str | None:
+        """Checks on the path itself, before any byte is read: outside the root, special files, duplicates."""
+        norm = os.path.normpath(os.path.abspath(path))
+        root = os.path.normpath(os.path.abspath(self.source.root))
+        if os.path.commonpath([norm, root]) != root:
+            return "image path outside data.root: not a DVC dependency of ingest (move it under data.root)"
+        if norm in seen:
+            return "duplicate file: the same file is already listed for another image or patient (first kept)"
+        seen.add(norm)
+        kind = kind_of(path)
+        if kind:
+            return f"not a regular file: {kind}"
+        if not os.path.exists(path):
+            return "image file missing"
+        if os.path.isdir(path):
+            return "not a regular file: a folder"
+        if not os.access(path, os.R_OK):
+            return "unreadable file: permission denied"
+        return None
+
     def _link(self, row: dict | None, head: ImageHeader) -> _Image:
-        self.q.identifiers.update(v for v in (*head.exam_keys.values(), head.patient_id, head.sop_uid) if v)
+        # the folder name is an identifier only where it names the exam (checked below), not e.g. "img"
+        keys = (v for k, v in head.exam_keys.items() if k != "folder")
+        self.q.identifiers.update(v for v in (*keys, head.patient_id, head.sop_uid) if v)
         self.q.name_tokens.update(name_tokens(head.patient_names))
         if row is not None:
             exam = row["exam_id"]
@@ -170,6 +244,8 @@ class _Assembler:
             exam = next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k) in known), "")
             # no match: the first key in the same order, so the quarantine row names a plausible exam
             exam = exam or next((head.exam_keys[k] for k in _EXAM_KEYS if head.exam_keys.get(k)), "")
+        if exam:
+            self.q.identifiers.add(exam)
         info = self.exams.get(exam)
         patient = (row or {}).get("patient_id") or (info.patient_id if info else "") or head.patient_id
         for owner in (exam, patient, head.patient_id):
@@ -192,6 +268,8 @@ class _Assembler:
             return f"not a mammogram: Modality {head.modality or 'missing'}"
         if head.kind == "dicom" and head.intent == "FOR PROCESSING" and not self.opts.keep_for_processing:
             return "FOR PROCESSING image: raw detector data (set ingest.keep_for_processing to keep it)"
+        if not image.patient:
+            return "missing patient id: no patient_id in the table and no PatientID in the header"
         if image.laterality not in LATERALITIES:
             return f"laterality unknown: {image.laterality or 'missing'}"
         if image.view not in VIEWS:
@@ -242,6 +320,9 @@ class _Assembler:
                 patient_id=self.pseudo(i.patient),
                 laterality=i.laterality,
                 view=i.view,
+                retain_device_identity=self.opts.retain_device_identity,
+                clean_descriptors=self.opts.clean_descriptors,
+                names=tuple(self.names[i.exam] | self.names[i.patient]),
             )
             for i in images
         ]
@@ -278,13 +359,15 @@ class _Assembler:
             for i in kept
         ]
         report_rows = []
+        image_patient = {i.exam: i.patient for i in kept}
         for exam in sorted(with_images):
             info = self.exams[exam]
-            names = self.names[exam] | self.names[info.patient_id]
+            patient = info.patient_id or image_patient[exam]
+            names = self.names[exam] | self.names[patient]
             report_rows.append(
                 {
                     "exam_id": self.pseudo(exam),
-                    "patient_id": self.pseudo(info.patient_id),
+                    "patient_id": self.pseudo(patient),
                     "text": scrub_report(info.text, names),
                     "given_label": info.label,
                 }
@@ -298,16 +381,19 @@ def ingest_source(source: SourceData, opts: IngestOptions) -> IngestOutcome:
     """Link, check, de-identify; raises ValueError when nothing usable remains."""
     asm = _Assembler(source, opts)
     asm.read_exams()
+    table = source.table_file or source.root
     if not asm.exams:
-        raise ValueError(f"{source.table_file or source.root}: no usable exam (every {asm.missing} is empty)")
+        why = asm.unmapped_message() or _count_line(asm) or f"every {asm.missing} is empty"
+        raise IngestStopError(f"{table.name}: no usable exam: {why}", asm.q.frame())
+    if asm.unmapped:
+        log.warning("%s: %s", table.name, asm.unmapped_message())
     files, rows = asm.list_images()
     with worker_pool(opts.workers, len(files)) as pool:
         accepted = asm.scan_images(files, rows, pool)
         paths = asm.copy_images(accepted, pool)
     images, reports = asm.tables(accepted, paths)
     if images.empty:
-        counts = ", ".join(f"{k}: {v}" for k, v in asm.q.counts().items())
-        raise ValueError(f"{source.root}: nothing usable remains after quarantine ({counts})")
+        raise IngestStopError(f"nothing usable remains after quarantine ({_count_line(asm)})", asm.q.frame())
     metrics = {
         "source": source.name,
         "exams": len(reports),
@@ -325,3 +411,7 @@ def ingest_source(source: SourceData, opts: IngestOptions) -> IngestOutcome:
         metrics["exams_per_label"] = {c: int((reports["given_label"] == c).sum()) for c in opts.class_names}
         metrics["exams_with_breast_label_disagreement"] = asm.label_disagreements
     return IngestOutcome(images, reports, asm.q.frame(), metrics)
+
+
+def _count_line(asm: _Assembler) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in asm.q.counts().items())
