@@ -3,7 +3,8 @@
 Every change is returned as a ``Change(original, corrected, rule)`` so the stage can log it. Rules:
 ``unicode`` (NFC, odd spaces and quotes), ``spacing`` (runs of blanks, blanks around punctuation),
 ``abbreviation`` (shipped list: 'dcha.' -> 'derecha'), ``case`` (stray capitals inside a word), ``accent``
-(missing accents restored), ``spelling`` (closest lexicon word). A word-level change combining rules is
+(missing accents restored), ``spelling`` (closest lexicon word, only for words that are not Spanish: see
+lexicon.py). A word-level change combining rules is
 logged with them joined by '+', e.g. ``case+spelling``.
 
 Protected tokens are never altered: de-identification placeholders ([NOMBRE], [FECHA], [NHC], [ID]),
@@ -75,7 +76,8 @@ def normalize_text(
 def _expand(token: str, following: str, lexicon: Lexicon, changes: list[Change]) -> str:
     """Spell out an abbreviation; its period stays when it also ends the sentence."""
     full = _apply_case(token[:-1], lexicon.abbreviations[token.lower()], stray=False)
-    if not following or following[0].isupper():
+    # a capital after it opens a new sentence, unless it is a lone letter of the scale ("Dens. B.")
+    if not following or (following[0].isupper() and len(following.rstrip(".,;:)")) > 1):
         full += "."
     changes.append(Change(token, full, "abbreviation"))
     return full
@@ -172,6 +174,11 @@ def _decide(
     stray = not word.isupper() and any(c.isupper() for c in word[1:])
     if low in lexicon:
         target, rules = low, []
+    elif lexicon.is_spanish(low):
+        # a real Spanish word is never corrected; only a lexicon word's missing accent is restored
+        if (accented := lexicon.accent_of(low)) is None:
+            return (_apply_case(word, low, stray), ["case"]) if stray else (word, [])
+        target, rules = accented, ["accent"]
     elif (
         len(word) >= MIN_CORRECTABLE
         and (fix := lexicon.correct(low, max_dist, min_sim, agreement)) is not None
