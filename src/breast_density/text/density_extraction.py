@@ -6,7 +6,8 @@ patterns that are blanked out before matching (asymmetric density, isodense nodu
 category, ...), negation cues and section headers. The engine decides one outcome per report:
 
 * ``labelled``         one BI-RADS density letter stated, not negated (per side: the two sides' letters,
-                       combined by the ``sides`` option: ``densest`` as the BI-RADS atlas does, or ``exclude``);
+                       combined by the ``sides`` option: ``densest`` as the BI-RADS atlas does, or
+                       ``exclude``);
 * ``unclear_conflict`` two different letters stated without sides telling them apart;
 * ``unclear_range``    a range across categories ("C/D", "tipo 2-3", "between B and C", a percentage range);
 * ``unclear_prior``    different letters in a comparison with a prior exam ("previously C, now B");

@@ -182,7 +182,7 @@ DISTRACTORS = (
     rf"\b(?:high|low|equal|fat|water|soft{_S}tissue|fluid|calcific|metallic){_S}(?:dens(?:e|ity|ities))\b",
     rf"\b(?:nodules?|mass(?:es)?|lesions?|cysts?|nodes?|calcifications?|opacit(?:y|ies))"
     rf"(?:{_S}(?:that|which))?{_S}(?:is|are|appears?|seems?){_S}(?:\w+{_S})?dense\b",
-    # a lesion noun then its adjectives, the order a word-by-word translation keeps ("nodular image very dense")
+    # a lesion noun, then its adjectives: word-by-word translation keeps that order ("image very dense")
     rf"\b(?:nodules?|mass(?:es)?|lesions?|images?|opacit(?:y|ies)|foci|focus|cysts?)(?:{_S}(?!and\b|with\b|in\b)"
     rf"[[:alpha:]]+){{0,2}}?{_S}(?:(?:very|extremely|highly|{_HETERO}){_S})?dense\b",
     rf"\b(?:nodules?|mass(?:es)?|lesions?|opacit(?:y|ies))(?:{_S}\w+){{0,2}}?{_S}of{_S}(?:\w+{_S}){{0,2}}?"

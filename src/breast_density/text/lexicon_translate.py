@@ -144,12 +144,14 @@ def _longest(tokens: list[Token], content: list[int], pos: int, table: PhraseTab
 
 
 # English words that take no plural: adjectives by their ending ("fibroglandular", "dense", "scattered").
-_ADJECTIVE_END = ("al", "ar", "ous", "ic", "ed", "ive", "ent", "ant", "ble", "ful", "ile", "ine", "ense", "ate")
+_ADJECTIVE_END = (
+    "al", "ar", "ous", "ic", "ed", "ive", "ent", "ant", "ble", "ful", "ile", "ine", "ense", "ate"
+)  # fmt: skip
 
 
 def inflected(word: str, table: PhraseTable) -> str | None:
     """English for an inflected form the table lacks, from the form it has: plural ('nódulos' from
-    'nódulo'), feminine ('densa' from 'denso') and adverbs in -mente ('claramente' from 'claro' -> 'clearly')."""
+    'nódulo'), feminine ('densa' from 'denso'), adverbs in -mente ('claramente': 'claro' -> 'clearly')."""
     phrases = table.phrases
     if word.endswith("mente") and len(word) > 7:
         base = word[:-5]

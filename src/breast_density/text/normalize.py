@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from breast_density.text.lexicon import NO_AGREEMENT, Agreement, Lexicon
+from breast_density.text.screen import EMPTY, NOT_TEXT, TOO_LONG, screen_text
 
 PROTECTED_WORDS = frozenset(
     {"derecha", "derecho", "izquierda", "izquierdo", "bilateral", "bilaterales", "ambas", "ambos",
@@ -207,7 +208,8 @@ def normalize_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalise the `text` column of a reports table; return it and the corrections log.
 
-    Rows keep every other column (given_label passes through); empty texts pass unchanged.
+    Rows keep every other column (given_label passes through); empty texts, and texts that are not report
+    text at all (binary, far too long: see screen.py), pass unchanged for the label stage to exclude.
     """
     out = reports.copy()
     texts, log_rows = [], []
@@ -217,7 +219,7 @@ def normalize_reports(
         desc="normalize",
         unit="report",
     ):
-        if not text.strip():
+        if screen_text(text) in (EMPTY, NOT_TEXT, TOO_LONG):
             texts.append(text)
             continue
         fixed, changes = normalize_text(

@@ -39,9 +39,9 @@ def normalize_scores(
     A corrupted word is one whose noisy token differs from the clean token; it is restored when the
     normalised token equals the clean one. A corruption that spells another real Spanish word ('graso' typed
     for 'grado') cannot be found by a dictionary check: it is counted apart ('real_word_corrupted',
-    'real_word_restored') and left out of the restoration rates. Density-relevant words are those whose lower-case letters form a
-    word flagged `density` in the lexicon. Over-correction counts clean tokens that were not corrupted but
-    come out of normalisation changed.
+    'real_word_restored') and left out of the restoration rates. Density-relevant words are those whose
+    lower-case letters form a word flagged `density` in the lexicon. Over-correction counts clean tokens
+    that were not corrupted but come out of normalisation changed.
     """
     if not len(clean) == len(noisy) == len(normalized):
         raise ValueError(

@@ -15,7 +15,7 @@ MAX_REPORT_CHARS = 20_000  # a long mammography report is a few thousand charact
 MAX_ODD_SHARE = 0.01  # control characters and U+FFFD (undecodable bytes) per character
 MIN_WORDS_FOR_LANGUAGE = 8  # shorter snippets ("ACR C.", "Breast density B según ACR") are not judged
 MIN_SPANISH_SHARE = 0.3  # of the words; mixed Spanish/English reports are well above it, English text below
-# Function words of Spanish that French, German or English text does not use; long Spanish text always has some.
+# Function words of Spanish that French, German or English text does not use; long Spanish text has some.
 SPANISH_FUNCTION_WORDS = frozenset(
     {"el", "los", "las", "del", "al", "y", "con", "sin", "se", "por", "para", "una", "es", "son", "su", "sus",
      "lo", "muy", "como", "más", "pero", "ni", "ambas", "ambos", "mama", "mamas", "hallazgos"}
@@ -41,9 +41,9 @@ def screen_text(text: str) -> str | None:
         return NOT_TEXT
     if len(words) >= MIN_WORDS_FOR_LANGUAGE and spanish_share(words) < MIN_SPANISH_SHARE:
         return NOT_SPANISH
-    if len(words) >= MIN_WORDS_FOR_FUNCTION_WORDS:
-        if sum(w in SPANISH_FUNCTION_WORDS for w in words) < MIN_FUNCTION_SHARE * len(words):
-            return NOT_SPANISH
+    function_words = sum(w in SPANISH_FUNCTION_WORDS for w in words)
+    if len(words) >= MIN_WORDS_FOR_FUNCTION_WORDS and function_words < MIN_FUNCTION_SHARE * len(words):
+        return NOT_SPANISH
     return None
 
 

@@ -1,9 +1,9 @@
 """The Spanish dictionary the normaliser checks words against: wordfreq's large Spanish list.
 
 wordfreq merges many corpora (subtitles, Wikipedia, web text, books) into one frequency list with every
-inflected form (plurals, feminines, verb forms), which is what a report's words are; a dictionary of lemmas
-would flag "densas" or "observan" as misspelt. Its long tail also holds frequent misspellings, so a word counts
-as Spanish only above MIN_ZIPF (zipf = log10 of the frequency per billion words).
+inflected form (plurals, feminines, verb forms), which is what a report's words are; a list of lemmas
+would flag "densas" or "observan" as misspelt. Its long tail also holds frequent misspellings, so a word
+counts as Spanish only above MIN_ZIPF (zipf = log10 of the frequency per billion words).
 """
 
 from __future__ import annotations
