@@ -267,11 +267,13 @@ def test_findings_first_indication_ignored_impression_as_fallback() -> None:
 def _statements(letter: str) -> list[tuple[str, str]]:
     pat, desc = tpl.PATTERN[letter], tpl.DESCRIPTION[letter]
     slots = {"L": letter, "l": letter.lower(), "n": str(tpl.ACR_NUMBER[letter])}
+    word = tpl.NUMBER_WORD[letter]
     pairs = [p for group in tpl.STATEMENTS.values() for p in group] + list(tpl.DESCRIPTIVE[letter])
+    pairs += list(tpl.PHRASING[letter])
     return [
         (
-            p.es.format(**slots, pat=pat.es, desc=desc.es),
-            p.en.format(**slots, pat=pat.en, Pat=pat.en[0].upper() + pat.en[1:], desc=desc.en),
+            p.es.format(**slots, pat=pat.es, desc=desc.es, w=word.es),
+            p.en.format(**slots, pat=pat.en, Pat=pat.en[0].upper() + pat.en[1:], desc=desc.en, w=word.en),
         )
         for p in pairs
     ]
