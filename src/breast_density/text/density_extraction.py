@@ -299,7 +299,7 @@ def _blank_sentences(text: str, pattern: regex.Pattern) -> str:
 
 # A listed scale: "A, B, C y D", "a, b, c, d", "de la A a la D" (three or more letters, or a span of three).
 _ENUM_LETTER = r"(?:(?-i:A)|[b-dB-D])"
-_ENUM_SEP = r"(?:[ \t]+[[:alpha:]]+){0,3}?[ \t]*(?:,|;|/|\by\b|\bo\b|\band\b|\bor\b|-)[ \t]*"
+_ENUM_SEP = r"(?:[ \t:=]+[[:alpha:]]+){0,3}?[ \t]*(?:,|;|/|\by\b|\bo\b|\band\b|\bor\b|-)[ \t]*"
 _ENUMERATION = regex.compile(
     rf"(?<![\w\-'])(?:{_ENUM_LETTER}(?:{_ENUM_SEP}{_ENUM_LETTER}(?![\w\-'])){{2,}}"
     r"|(?:de|desde|from)[ \t]+(?:la[ \t]+)?(?-i:A)[ \t]+(?:a|hasta|to)[ \t]+(?:la[ \t]+)?(?-i:[CD])"

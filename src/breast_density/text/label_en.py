@@ -24,8 +24,8 @@ _AFTER = (
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
 _FILL = (
-    r"(?:[ \t:=(\-–'\"‘’“”]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr|bi[\s-]?rads"
-    r"|density|type|category|pattern|composition|class|grade|is|are|breast|breasts)\b)"
+    r"(?:[ \t:=()\-–'\"‘’“”]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr"
+    r"|bi[\s-]?rads|density|type|category|pattern|composition|class|grade|is|are)\b)"
 )
 _RANGE = r"[ \t]*(?:[/\-–]|[ \t](?:or|to|and)[ \t])[ \t]*"
 _NUM_KEY = r"(?:acr|densit(?:y|ies)|dens\.)"
@@ -229,7 +229,7 @@ ENGLISH = Language(
     right=r"right|(?-i:RB|R)",
     left=r"left|(?-i:LB|L)",
     both=r"both|bilateral(?:ly)?|breasts",
-    prior=r"previous(?:ly)?|prior|earlier|before|(?:\d+\s+years?\s+ago)",
+    prior=r"previous(?:ly)?|prior|earlier|before|\d+\s+years?\s+ago|in\s+(?:19|20)\d\d|were|had\s+been",
     current=(
         r"current(?:ly)?|now|today|present|unchanged|no\s+changes?|stable|similar|same|as\s+(?:in|on)|persists?"
         r"|compared|comparison"

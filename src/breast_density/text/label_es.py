@@ -30,7 +30,7 @@ _KEY = (
     r"|density)"
 )
 _FILL = (
-    r"(?:[ \t:=(\-–'\"‘’“”]+"
+    r"(?:[ \t:=()\-–'\"‘’“”]+"
     r"|\b(?:de|la|el|del|las|mama|mamas|mamaria|mamario|mamarias|glandular|parenquimatosa|tipo|categor[ií]a"
     r"|patr[oó]n|densidad|composici[oó]n|acr|bi[\s-]?rads|clase|grado|es|son|breast|density|type)\b)"
 )
@@ -197,7 +197,7 @@ RULES = (
     ),
     Rule(
         "quantity_heterogeneous_gland",
-        rf"\b{_GLAND_PART}{_S}(?:de{_S}(?:distribuci[oó]n|aspecto){_S})?{_HETERO_ADJ}\b",
+        rf"\b{_GLAND_PART}{_S}(?:{_HIGH}{_S})?(?:de{_S}(?:distribuci[oó]n|aspecto){_S})?{_HETERO_ADJ}\b",
         "C",
         weak=True,
     ),
@@ -209,6 +209,11 @@ RULES = (
         "D",
     ),
     Rule("desc_extreme_density", rf"\bdensidad{_S}(?:mamaria{_S})?extrema\b", "D"),
+    Rule(
+        "desc_extreme_density",
+        rf"\bdensidad{_S}(?:mamaria{_S}|mamogr[aá]fica{_S})?(?:{fuzzy('extremadamente')}|sumamente){_S}alta\b",
+        "D",
+    ),
     # "densa homogénea" / "homogéneamente densa": the whole breast dense, the Spanish wording of D
     Rule(
         "desc_homogeneously_dense",
@@ -276,13 +281,19 @@ SPANISH = Language(
     right=r"derech[oa]s?|dcha\.?|dcho\.?|(?-i:MD)",
     left=r"izquierd[oa]s?|izq(?:da)?\.?|(?-i:MI)",
     both=r"ambas|ambos|bilateral(?:es|mente)?|mamas",
-    prior=r"previ[oa]s?|previamente|anterior(?:es|mente)?|antes|(?:hace|en)\s+\d+\s+a[ñn]os?",
+    # a past tense or a year also dates a statement ("eran densas en 2020")
+    prior=(
+        r"previ[oa]s?|previamente|anterior(?:es|mente)?|antes|hace\s+\d+\s+a[ñn]os?|en\s+(?:19|20)\d\d"
+        r"|eran|era|fueron|presentaba[n]?|mostraba[n]?|ten[ií]a[n]?"
+    ),
     current=(
         r"actual(?:mente)?|ahora|hoy|sin\s+cambios|similar(?:es)?|igual(?:es)?|estable|persiste|mantiene|como\s+en"
         r"|respecto|comparaci[oó]n|compar(?:ad[oa]s?|a|ando)"
     ),
     other_scales=r"tab[aá]r|wolfe|boyd",
-    percent_tissue=r"(?:fibro)?glandular(?:es)?|tejido\s+dens[oa]|par[eé]nquima\s+dens[oa]|densidad\s+mamaria",
+    percent_tissue=(
+        r"(?:fibro)?glandular(?:es)?|tejido\s+dens[oa]|par[eé]nquima\s+dens[oa]|densidad\s+(?:mamaria|mamogr[aá]fica)"
+    ),
     percent_fat=r"grasa|graso|adiposo|adiposa",
     percent_below=(
         r"(?:inferior(?:es)?|menor(?:es)?)\s+(?:al?|del?|que)|menos\s+del?|por\s+debajo\s+del?|<|≤"
