@@ -53,8 +53,9 @@ _LETTERS = "ABCD"
 # Words allowed between a negation cue and the mention it negates ("not considered extremely dense").
 NEGATION_WINDOW = 5
 # Percentage of fibroglandular tissue -> BI-RADS 4th edition quartiles, the only published percentage mapping:
-# A < 25 %, B 25-50 %, C 51-75 %, D > 75 %. Values are read as real numbers, so 25 and 50 are B, 75 is C and
-# anything above 75 is D; "about N %" widens N by APPROXIMATE_PERCENT on both sides before mapping.
+# A < 25 %, B 25-50 %, C 51-75 %, D > 75 %. A single value is read as a real number, so 25 and 50 are B, 75 is
+# C and anything above 75 is D. A range is open at both ends, because reports name the quartiles by their
+# bounds ("50-75 %" is C, "25-50 %" is B); "about N %" widens N by APPROXIMATE_PERCENT on both sides.
 APPROXIMATE_PERCENT = 5.0
 _EPS = 1e-6
 
@@ -379,10 +380,9 @@ def _percent_interval(m: regex.Match) -> tuple[float, float]:
     def num(name: str) -> float:
         return float(m.group(name).replace(",", "."))
 
-    if m.group("lo") is not None:
-        return num("lo"), num("hi")
-    if m.group("lo2") is not None:
-        return num("lo2"), num("hi2")
+    for lo, hi in (("lo", "hi"), ("lo2", "hi2")):
+        if m.group(lo) is not None:
+            return num(lo) + _EPS, num(hi) - _EPS
     v = num("value")
     if m.group("below"):
         return 0.0, v - _EPS

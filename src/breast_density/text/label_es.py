@@ -133,8 +133,13 @@ RULES = (
     Rule(
         "desc_fatty_replaced",
         rf"\b(?:sustituid|reemplazad|ocupad|compuest|formad)[oa]s?{_S}(?:(?:casi|pr[aá]cticamente){_S})?"
-        rf"(?:(?:totalmente|completamente|en{_S}su{_S}totalidad){_S})?por{_S}(?:tejido{_S})?{_FAT}\b",
+        rf"(?:(?:totalmente|completamente|en{_S}su{_S}totalidad|por{_S}completo){_S})?por{_S}(?:tejido{_S})?"
+        rf"{_FAT}\b",
         "A",
+    ),
+    # involuted breasts have lost their glandular tissue to fat
+    Rule(
+        "desc_involuted", rf"\b(?:mamas?|par[eé]nquima){_S}(?:involucionad|involutiv)[oa]s?\b", "A", weak=True
     ),
     # quantities (weak): little fibroglandular tissue or plenty of fat is A; gland over most of it is D
     Rule("quantity_low_gland", rf"\b{_LOW}{_DE}{_S}{_GLAND_PART}\b", "A", weak=True),
@@ -245,7 +250,7 @@ DISTRACTORS = (
     rf"{_S})?{_DENSE}\b",
     rf"\b{_LESION}{_S}de{_S}(?:[[:alpha:]]+{_S}){{0,2}}?densidad\b",
     r"\b(?:acr[\s-]*)?bi[\s-]?rads®?(?:[\s:\-]|categor[ií]a|cat\.)*[0-6][abc]?\b",
-    r"(?<!densidad[\s:\-]{1,3})\b(?:categor[ií]a|cat\.)[\s:\-]*[0-6][abc]?\b(?![ \t]*de[ \t]+densidad)",
+    r"(?<!densidad(?:[\s:\-]+de)?[\s:\-]{1,3})\b(?:categor[ií]a|cat\.)[\s:\-]*[0-6][abc]?\b(?![ \t]*de[ \t]+densidad)",
     r"\b(?:clasificaci[oó]n|valoraci[oó]n|evaluaci[oó]n)\s+(?:final\s+)?(?:bi[\s-]?rads)?[\s:\-]*[0-6][abc]?\b",
     rf"\b(?:sin|no{_S}(?:hay|se{_S}observan?|existen?)){_S}(?:[[:alpha:]]+{_S}){{0,2}}?cambios?{_S}"
     rf"(?:[[:alpha:]]+{_S})?(?:en|de){_S}(?:la{_S})?densidad(?:{_S}mamaria)?\b",
