@@ -250,7 +250,8 @@ DISTRACTORS = (
     rf"{_S})?{_DENSE}\b",
     rf"\b{_LESION}{_S}de{_S}(?:[[:alpha:]]+{_S}){{0,2}}?densidad\b",
     r"\b(?:acr[\s-]*)?bi[\s-]?rads®?(?:[\s:\-]|categor[ií]a|cat\.)*[0-6][abc]?\b",
-    r"(?<!densidad(?:[\s:\-]+de)?[\s:\-]{1,3})\b(?:categor[ií]a|cat\.)[\s:\-]*[0-6][abc]?\b(?![ \t]*de[ \t]+densidad)",
+    r"(?<!densidad(?:[\s:\-]+de)?[\s:\-]{1,3})\b(?:categor[ií]a|cat\.)[\s:\-]*[0-6][abc]?\b"
+    r"(?![ \t]*de[ \t]+densidad)",
     r"\b(?:clasificaci[oó]n|valoraci[oó]n|evaluaci[oó]n)\s+(?:final\s+)?(?:bi[\s-]?rads)?[\s:\-]*[0-6][abc]?\b",
     rf"\b(?:sin|no{_S}(?:hay|se{_S}observan?|existen?)){_S}(?:[[:alpha:]]+{_S}){{0,2}}?cambios?{_S}"
     rf"(?:[[:alpha:]]+{_S})?(?:en|de){_S}(?:la{_S})?densidad(?:{_S}mamaria)?\b",
