@@ -311,20 +311,14 @@ _CLAUSE = regex.compile(r"[.;,!?\n(]")
 
 
 def _side(text: str, start: int, end: int, language: Language) -> str:
-    """'right'/'left' when the clause of a mention names one side (the nearest laterality word before it,
-    else after it within the clause); '' when it names both breasts or none."""
+    """'right'/'left' for the side a mention is about: the nearest laterality word before it in its sentence
+    (it carries over clause breaks: "mama derecha: densidad B"; a plural "mamas" or "ambas" in between ends
+    it), else one after it within its clause; '' when it names both breasts or none."""
     a, b = _sentence(text, start, end)
-    clause_start = a
-    for m in _CLAUSE.finditer(text, a, start):
-        clause_start = m.end()
     before = list(language._sides.finditer(text, a, start))
-    # a side named earlier in the sentence carries over clause breaks ("mama derecha: densidad B")
     if before:
         last = before[-1]
-        if last.start() >= clause_start or not any(
-            m.group("both") for m in language._sides.finditer(text, last.end(), start)
-        ):
-            return "" if last.group("both") else ("right" if last.group("right") else "left")
+        return "" if last.group("both") else ("right" if last.group("right") else "left")
     clause_end = _CLAUSE.search(text, end, b)
     after = language._sides.search(text, end, clause_end.start() if clause_end else b)
     if after is not None and not after.group("both"):

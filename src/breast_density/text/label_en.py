@@ -226,8 +226,8 @@ ENGLISH = Language(
     strict_anchor=(
         r"densit(?:y|ies)|dens\.|dense|acr|bi[\s-]?rads|composition|pattern|parenchym(?:a|al)|(?:fibro)?glandular"
     ),
-    right=r"right|(?-i:RB|R)",
-    left=r"left|(?-i:LB|L)",
+    right=r"right",
+    left=r"left",
     both=r"both|bilateral(?:ly)?|breasts",
     prior=r"previous(?:ly)?|prior|earlier|before|\d+\s+years?\s+ago|in\s+(?:19|20)\d\d|were|had\s+been",
     current=(
