@@ -216,6 +216,11 @@ def label_metrics(decisions: list[Decision], class_names: list[str], corrections
         "labelled_per_class": {c: int(per_class.get(c, 0)) for c in class_names},
         "labelled_per_source": dict(sorted(Counter(d.source for d in labelled).items())),
         "labelled_per_rule": dict(sorted(Counter(d.rule for d in labelled).items())),
+        # reports whose statement names a side; the label then follows label.sides
+        "labelled_with_sides": sum(d.right is not None or d.left is not None for d in labelled),
+        "sides_differ": sum(
+            d.right is not None and d.left is not None and d.right != d.left for d in labelled
+        ),
         "excluded": len(decisions) - len(labelled),
         "excluded_per_reason": dict(sorted(Counter(d.reason for d in decisions if d.label is None).items())),
         "language_agreement": {
