@@ -18,7 +18,7 @@ _S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-r
 # A code must end the phrase: "density a few mm" and "type 2 diabetes" are not density codes.
 _AFTER = (
     r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”]"
-    r"|(?:and|or|with|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)"
+    r"|(?:and|or|with|which|that|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)|(?:of|out\s+of)\s+(?:4|four)"
     r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
     r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition)))\b))"
 )
@@ -144,7 +144,12 @@ RULES = (
     ),
     # quantities (weak): little fibroglandular tissue or plenty of fat is A; gland filling the breast is D
     Rule("quantity_low_gland", rf"\b{_LOW}{_S}{_GLAND_PART}\b", "A", weak=True),
-    Rule("quantity_high_fat", rf"\b{_HIGH}{_S}{_FAT_PART}\b", "A", weak=True),
+    Rule(
+        "quantity_high_fat",
+        rf"(?<!{_FIBRO}[^.;\n]*)\b{_HIGH}{_S}{_FAT_PART}\b(?![^.;\n]*{_FIBRO})",
+        "A",
+        weak=True,
+    ),
     Rule(
         "quantity_whole_gland",
         rf"\b{_WHOLE}{_S}(?:occupied|filled|replaced|composed|made{_S}up){_S}(?:by|of|with){_S}{_GLAND_PART}\b"

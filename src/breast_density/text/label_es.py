@@ -21,7 +21,7 @@ _S = r"[\s\-]+"
 # A code must end the phrase: "densidad a nivel del..." is not density A ('a' is also a preposition).
 _AFTER = (
     r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”]"
-    r"|(?:y|o|con|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?"
+    r"|(?:y|o|con|que|lo|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?|de\s+(?:4|cuatro)"
     r"|composici[oó]n|seg[uú]n|bilateral(?:es|mente)?|en\s+ambas|acr|bi-?rads|categor[ií]a|tipo"
     r"|de\s+(?:la\s+)?(?:densidad|escala|clasificaci[oó]n|acr|bi-?rads)|del\s+(?:acr|bi-?rads))\b))"
 )
@@ -149,7 +149,13 @@ RULES = (
         "A",
         weak=True,
     ),
-    Rule("quantity_high_fat", rf"\b{_HIGH}{_DE}{_S}{_FAT_PART}\b", "A", weak=True),
+    # plenty of fat says A only when the sentence mentions no fibroglandular tissue beside it
+    Rule(
+        "quantity_high_fat",
+        rf"(?<!{_GLAND}[^.;\n]*)\b{_HIGH}{_DE}{_S}{_FAT_PART}\b(?![^.;\n]*{_GLAND})",
+        "A",
+        weak=True,
+    ),
     Rule(
         "quantity_whole_gland",
         rf"\b{_WHOLE}{_S}(?:por|de){_S}{_GLAND_PART}\b|\b{_GLAND_PART}(?:{_S}dens[oa])?{_S}que{_S}ocupa[n]?"
