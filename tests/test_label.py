@@ -198,6 +198,7 @@ def test_sides_prior_exams_and_weak_quantities() -> None:
     # a quantity yields to a descriptor of the same text: fat predominates *with* scattered density is B
     assert extract_es("Predominio graso con áreas dispersas de densidad fibroglandular.").letter == "B"
     assert extract_es("Mamas grasas, sin tejido denso relevante.").letter == "A"
+    assert extract_es("Mamas sin apenas tejido fibroglandular.").letter == "A"  # a quantity, not a negation
     assert extract_es("Sin tejido denso relevante salvo en los cuadrantes superiores.").letter is None
 
 

@@ -270,9 +270,17 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 _CLAUSE_END = regex.compile(r"[.;:!?,\n()]|\b(?:but|pero|aunque|although|however)\b", FLAGS)
 
 
+_NOT_NEGATING = frozenset({"apenas"})
+
+
 def _is_negated(text: str, start: int, end: int, language: Language) -> bool:
     # A cue inside the mention negates it too: Spanish puts it between noun and adjective ("mamas no densas").
-    if any(w.lower() in language.negation_cues for w in _WORD.findall(text[start:end])):
+    # "sin apenas" / "hardly any" is a quantity, not a negation.
+    inside = [w.lower() for w in _WORD.findall(text[start:end])]
+    if any(
+        w in language.negation_cues and nxt not in _NOT_NEGATING
+        for w, nxt in zip(inside, [*inside[1:], ""], strict=True)
+    ):
         return True
     clause_start = 0
     for m in _CLAUSE_END.finditer(text, 0, start):
