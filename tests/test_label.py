@@ -89,6 +89,9 @@ SPANISH = [
     ("Mamas muy densas.", "D"),
     ("Densidad mamaria: patrón D.", "D"),
     ("densidad mamaria grado 4", "D"),
+    ("Densidad mamaria: tipo «C».", "C"),
+    ("Densidad mamaria (clasificación ACR): B.", "B"),
+    ("El parénquima muestra una densidad tipo D que disminuye la sensibilidad.", "D"),
 ]
 # Density words in other senses: never a label.
 ENGLISH_DISTRACTORS = [

@@ -17,14 +17,14 @@ _S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-r
 
 # A code must end the phrase: "density a few mm" and "type 2 diabetes" are not density codes.
 _AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”]"
+    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”«»]"
     r"|(?:and|or|with|which|that|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)|(?:of|out\s+of)\s+(?:4|four)"
     r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
     r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition)))\b))"
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
 _FILL = (
-    r"(?:[ \t:=()\-–'\"‘’“”]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr"
+    r"(?:[ \t:=()\-–'\"‘’“”«»]+|\b(?:of|the|breast|breasts|mammary|parenchymal|glandular|tissue|acr"
     r"|bi[\s-]?rads|density|type|category|pattern|composition|class|grade|is|are)\b)"
 )
 _RANGE = r"[ \t]*(?:[/\-–]|[ \t](?:or|to|and)[ \t])[ \t]*"

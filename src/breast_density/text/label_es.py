@@ -20,7 +20,7 @@ _S = r"[\s\-]+"
 
 # A code must end the phrase: "densidad a nivel del..." is not density A ('a' is also a preposition).
 _AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”]"
+    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”«»]"
     r"|(?:y|o|con|que|lo|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?|de\s+(?:4|cuatro)"
     r"|composici[oó]n|seg[uú]n|bilateral(?:es|mente)?|en\s+ambas|acr|bi-?rads|categor[ií]a|tipo"
     r"|de\s+(?:la\s+)?(?:densidad|escala|clasificaci[oó]n|acr|bi-?rads)|del\s+(?:acr|bi-?rads))\b))"
@@ -30,9 +30,10 @@ _KEY = (
     r"|density)"
 )
 _FILL = (
-    r"(?:[ \t:=()\-–'\"‘’“”]+"
+    r"(?:[ \t:=()\-–'\"‘’“”«»]+"
     r"|\b(?:de|la|el|del|las|mama|mamas|mamaria|mamario|mamarias|glandular|parenquimatosa|tipo|categor[ií]a"
-    r"|patr[oó]n|densidad|composici[oó]n|acr|bi[\s-]?rads|clase|grado|es|son|breast|density|type)\b)"
+    r"|patr[oó]n|densidad|composici[oó]n|acr|bi[\s-]?rads|clase|grado|es|son|breast|density|type"
+    r"|clasificaci[oó]n|escala|seg[uú]n|sistema)\b)"
 )
 _RANGE = r"[ \t]*(?:[/\-–]|[ \t](?:o|a|y)[ \t])[ \t]*"
 _NUM_KEY = r"(?:acr|densidad(?:es)?|dens\.)"
