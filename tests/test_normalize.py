@@ -12,7 +12,7 @@ from breast_density.cohort.reports import make_phi, make_report, report_vocabula
 from breast_density.params import Params
 from breast_density.stages import normalize as stage
 from breast_density.text.lexicon import default_lexicon, read_lexicon
-from breast_density.text.normalize import normalize_text
+from breast_density.text.normalize import normalize_reports, normalize_text
 from breast_density.text.normalize_metrics import normalize_scores
 
 LEX = default_lexicon()
@@ -211,3 +211,21 @@ def test_errors_that_form_real_words_are_counted_apart():
     scores = normalize_scores(clean, noisy, normalized)
     assert scores["real_word_corrupted"] == 1 and scores["real_word_restored"] == 0
     assert scores["corrupted"] == 1 and scores["restored"] == 1 and scores["restored_rate"] == 1.0
+
+
+def test_texts_that_are_not_spanish_reports_pass_unchanged():
+    reports = pd.DataFrame(
+        {
+            "exam_id": ["e1", "e2", "e3"],
+            "patient_id": ["p1", "p2", "p3"],
+            "text": [
+                "The breasts are heterogeneously dense, which may obscure small masses; no calcifications.",
+                "\x00\x01\x02 binary",
+                "Mamas heterogeneamente densas.",
+            ],
+            "given_label": ["", "", ""],
+        }
+    )
+    out, log = normalize_reports(reports, LEX)
+    assert out["text"].tolist()[:2] == reports["text"].tolist()[:2]
+    assert out["text"].tolist()[2] == "Mamas heterogéneamente densas." and set(log["exam_id"]) == {"e3"}

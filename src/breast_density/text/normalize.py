@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from breast_density.text.lexicon import NO_AGREEMENT, Agreement, Lexicon
-from breast_density.text.screen import EMPTY, NOT_TEXT, TOO_LONG, screen_text
+from breast_density.text.screen import screen_text
 
 PROTECTED_WORDS = frozenset(
     {"derecha", "derecho", "izquierda", "izquierdo", "bilateral", "bilaterales", "ambas", "ambos",
@@ -208,8 +208,9 @@ def normalize_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalise the `text` column of a reports table; return it and the corrections log.
 
-    Rows keep every other column (given_label passes through); empty texts, and texts that are not report
-    text at all (binary, far too long: see screen.py), pass unchanged for the label stage to exclude.
+    Rows keep every other column (given_label passes through); empty texts, and texts that are not Spanish
+    report text at all (binary, far too long, another language: see screen.py), pass unchanged for the label
+    stage to exclude with the screen's reason.
     """
     out = reports.copy()
     texts, log_rows = [], []
@@ -219,7 +220,7 @@ def normalize_reports(
         desc="normalize",
         unit="report",
     ):
-        if screen_text(text) in (EMPTY, NOT_TEXT, TOO_LONG):
+        if screen_text(text) is not None:
             texts.append(text)
             continue
         fixed, changes = normalize_text(
