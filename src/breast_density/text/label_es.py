@@ -68,7 +68,7 @@ _FAT_ADVERB = (
 )
 # "compuestas casi en su totalidad por tejido graso"
 _OF_TISSUE = rf"{_S}(?:(?:por|de){_S}(?:(?:tejido|componente){_S})?)?"
-_FIBRO = rf"(?:{fuzzy('fibroglandular')}(?:es)?|glandular(?:es)?|fg)"
+_FIBRO = _GLAND
 _DISPERSED = rf"(?:{fuzzy('dispersas')}|{fuzzy('dispersos')}|dispers[oa]|aislad[oa]s?|diseminad[oa]s?)"
 _DENSE = r"(?:dens[oa]s?)"
 _HETERO_ADV = rf"(?:{fuzzy('heterogéneamente')}|{fuzzy('heterogeneamente')}|heterog\.?)"
