@@ -11,7 +11,19 @@ from breast_density.cohort import report_templates as tpl
 from breast_density.io import read_csv, write_csv
 from breast_density.params import parse_params
 from breast_density.stages.label import run
-from breast_density.text.density_extraction import CONFLICT, GENERIC, LABELLED, NEGATED, NO_STATEMENT
+from breast_density.text.density_extraction import (
+    CONFLICT,
+    ENUMERATION,
+    GENERIC,
+    LABELLED,
+    NEGATED,
+    NO_STATEMENT,
+    PRIOR,
+    RANGE,
+    SIDES_DIFFER,
+    UNCERTAIN,
+    Options,
+)
 from breast_density.text.label_en import extract_en
 from breast_density.text.label_es import extract_es
 from breast_density.text.labeling import (
@@ -77,6 +89,9 @@ SPANISH = [
     ("Mamas muy densas.", "D"),
     ("Densidad mamaria: patrón D.", "D"),
     ("densidad mamaria grado 4", "D"),
+    ("Densidad mamaria: tipo «C».", "C"),
+    ("Densidad mamaria (clasificación ACR): B.", "B"),
+    ("El parénquima muestra una densidad tipo D que disminuye la sensibilidad.", "D"),
 ]
 # Density words in other senses: never a label.
 ENGLISH_DISTRACTORS = [
@@ -143,12 +158,22 @@ def test_spanish_distractors_give_no_label(text: str) -> None:
         (extract_es, "Mamas no densas.", NEGATED),
         (extract_es, "Las mamas no son extremadamente densas.", NEGATED),
         (extract_es, "Sin tejido denso.", NEGATED),
-        (extract_en, "Right breast type C, left breast type D.", CONFLICT),
-        (extract_en, "Previously scattered fibroglandular density, now heterogeneously dense.", CONFLICT),
-        (extract_es, "Mama derecha heterogéneamente densa; mama izquierda extremadamente densa.", CONFLICT),
-        (extract_en, "Breast density type C/D.", CONFLICT),
-        (extract_en, "ACR 3-4.", CONFLICT),
-        (extract_es, "Densidad mamaria tipo b o c.", CONFLICT),
+        (extract_en, "Breast density C. Breast density D.", CONFLICT),
+        (extract_es, "Densidad B. Densidad C.", CONFLICT),
+        (extract_en, "Breast density type C/D.", RANGE),
+        (extract_en, "ACR 3-4.", RANGE),
+        (extract_es, "Densidad mamaria tipo b o c.", RANGE),
+        (extract_es, "Densidad entre B y C.", RANGE),
+        (extract_es, "Tejido fibroglandular entre el 40 y el 60 %.", RANGE),
+        (extract_es, "La escala de densidad va de la A a la D.", ENUMERATION),
+        (extract_es, "Las categorías de densidad de la ACR son A, B, C y D.", ENUMERATION),
+        (
+            extract_en,
+            "ACR density categories: A fatty, B scattered, C heterogeneous, D extremely dense.",
+            ENUMERATION,
+        ),
+        (extract_es, "En el estudio previo las mamas eran extremadamente densas.", PRIOR),
+        (extract_es, "¿Mamas tipo D?", UNCERTAIN),
         (extract_en, "Dense breasts.", GENERIC),
         (extract_es, "Densidad mamaria no valorable por prótesis.", GENERIC),
         (extract_en, "No suspicious masses or calcifications.", NO_STATEMENT),
@@ -158,6 +183,61 @@ def test_spanish_distractors_give_no_label(text: str) -> None:
 def test_negations_conflicts_and_vague_statements(extract, text: str, status: str) -> None:
     result = extract(text)
     assert result.status == status and result.letter is None
+
+
+def test_sides_prior_exams_and_weak_quantities() -> None:
+    both = "Mama derecha heterogéneamente densa; mama izquierda extremadamente densa."
+    densest = extract_es(both)
+    assert (densest.status, densest.letter, densest.right, densest.left) == (LABELLED, "D", "C", "D")
+    assert extract_en("Right breast type C, left breast type D.").letter == "D"
+    excluded = extract_es(both, Options(sides="exclude"))
+    assert (excluded.status, excluded.letter, excluded.right, excluded.left) == (SIDES_DIFFER, None, "C", "D")
+    one_side = extract_es("Mama izquierda con densidades fibroglandulares dispersas.")
+    assert (one_side.letter, one_side.right, one_side.left) == ("B", None, "B")
+    # the letter of a prior exam yields to the current one; "sin cambios" keeps a clause current
+    assert extract_es("Densidad tipo C en el estudio previo, actualmente tipo B.").letter == "B"
+    assert extract_en("Previously scattered fibroglandular density, now heterogeneously dense.").letter == "C"
+    assert extract_es("Densidad C, sin cambios respecto al estudio previo.").letter == "C"
+    # a quantity yields to a descriptor of the same text: fat predominates *with* scattered density is B
+    assert extract_es("Predominio graso con áreas dispersas de densidad fibroglandular.").letter == "B"
+    assert extract_es("Mamas grasas, sin tejido denso relevante.").letter == "A"
+    assert extract_es("Mamas sin apenas tejido fibroglandular.").letter == "A"  # a quantity, not a negation
+    assert extract_es("Sin tejido denso relevante salvo en los cuadrantes superiores.").letter is None
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("Tejido fibroglandular inferior al 25 %.", "A"),
+        ("Menos del 25% de tejido glandular.", "A"),
+        ("Tejido glandular entre el 25 y el 50 %.", "B"),  # 25 and 50 are B in the 4th edition
+        ("En torno al 60 % de tejido glandular.", "C"),
+        ("Más del 50 % de tejido fibroglandular, sin superar el 75 %.", "C"),
+        ("Tejido fibroglandular del 75 %.", "C"),
+        ("Más del 75 % de tejido fibroglandular.", "D"),
+        ("Alrededor del 50 % de tejido glandular.", None),  # about 50: B or C
+        ("Reducción del 30 % del tamaño del nódulo.", None),  # not the tissue
+        ("Tejido graso del 80 %.", None),  # fat, not fibroglandular tissue
+    ],
+)
+def test_percentages_map_to_fourth_edition_quartiles(text: str, letter: str | None) -> None:
+    assert extract_es(text).letter == letter
+    assert extract_es(text, Options(percent_edition=5)).letter is None
+
+
+def test_scale_words_with_numbers_need_a_density_context() -> None:
+    assert extract_es("Patrón tres.").letter == "C"
+    assert extract_es("Categoría c de la ACR.").letter == "C"
+    assert extract_es("Densidad mamaria grado cuatro.").letter == "D"
+    assert extract_es("Tipo 1 de la clasificación ACR.").letter == "A"
+    for text in (
+        "Categoría 2 de BI-RADS.",
+        "BI-RADS 1.",
+        "Valoración final: categoría 1.",
+        "Cirugía conservadora tipo 1 en la mama izquierda.",
+        "Grado 2 de la clasificación de Tabár.",
+    ):
+        assert extract_es(text).letter is None, text  # fmt: skip
 
 
 def test_negation_of_another_finding_does_not_negate_the_density() -> None:
@@ -191,11 +271,13 @@ def test_findings_first_indication_ignored_impression_as_fallback() -> None:
 def _statements(letter: str) -> list[tuple[str, str]]:
     pat, desc = tpl.PATTERN[letter], tpl.DESCRIPTION[letter]
     slots = {"L": letter, "l": letter.lower(), "n": str(tpl.ACR_NUMBER[letter])}
+    word = tpl.NUMBER_WORD[letter]
     pairs = [p for group in tpl.STATEMENTS.values() for p in group] + list(tpl.DESCRIPTIVE[letter])
+    pairs += list(tpl.PHRASING[letter])
     return [
         (
-            p.es.format(**slots, pat=pat.es, desc=desc.es),
-            p.en.format(**slots, pat=pat.en, Pat=pat.en[0].upper() + pat.en[1:], desc=desc.en),
+            p.es.format(**slots, pat=pat.es, desc=desc.es, w=word.es),
+            p.en.format(**slots, pat=pat.en, Pat=pat.en[0].upper() + pat.en[1:], desc=desc.en, w=word.en),
         )
         for p in pairs
     ]
@@ -228,6 +310,10 @@ def test_disagreement_policy() -> None:
     assert combine(c_en, none_es, "spanish") == NO_STATEMENT
     assert combine(c_en, extract_es("Mamas tipo C."), "exclude") == (c_en, "english")
     assert combine(extract_en("Dense breasts."), none_es, "exclude") == GENERIC
+    # either: one side's letter stands when the other found nothing, never against a range or a negation
+    assert combine(c_en, none_es, "either") == (c_en, "english")
+    assert combine(c_en, d_es, "either") == DISAGREE
+    assert combine(c_en, extract_es("Densidad tipo B o C."), "either") == RANGE
 
 
 def test_class_mapping_from_params() -> None:
@@ -270,7 +356,9 @@ def test_label_stage_outputs_and_metrics(tmp_path) -> None:
     metrics = run(parse_params({}), reports, corr, out, metrics_path)
 
     labels = read_csv(out / "labels.csv")
-    assert list(labels.columns) == ["exam_id", "patient_id", "label", "source", "rule", "span"]
+    assert list(labels.columns) == [
+        "exam_id", "patient_id", "label", "source", "rule", "span", "label_right", "label_left"
+    ]  # fmt: skip
     assert labels.set_index("exam_id")["label"].to_dict() == {"e1": "C", "e2": "A", "e6": "B"}
     assert labels.set_index("exam_id").loc["e6", "source"] == "given"
     assert labels.set_index("exam_id").loc["e1", "span"] == "Heterogeneously dense"

@@ -12,7 +12,7 @@ from breast_density.cohort.reports import make_phi, make_report, report_vocabula
 from breast_density.params import Params
 from breast_density.stages import normalize as stage
 from breast_density.text.lexicon import default_lexicon, read_lexicon
-from breast_density.text.normalize import normalize_text
+from breast_density.text.normalize import normalize_reports, normalize_text
 from breast_density.text.normalize_metrics import normalize_scores
 
 LEX = default_lexicon()
@@ -168,3 +168,64 @@ def test_stage_names_the_file_when_a_column_is_missing(tmp_path):
     with pytest.raises(ValueError, match=r"reports\.csv.*missing column"):
         stage.run(Params(), src, tmp_path / "out", tmp_path / "m.json")
     assert not (tmp_path / "out").exists()
+
+
+def _pyspellchecker_top_spanish(n: int) -> list[str]:
+    """The n most frequent words of pyspellchecker's Spanish list: a different source than the corrector's
+    own dictionary (wordfreq), so a word the corrector does not know would be rewritten and fail the test."""
+    from spellchecker import SpellChecker
+
+    freq = SpellChecker(language="es", distance=1).word_frequency.dictionary
+    return [w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def test_no_correction_on_the_20000_most_frequent_spanish_words():
+    words = _pyspellchecker_top_spanish(20_000)
+    assert len(words) == 20_000
+    changed = []
+    for word in words:
+        for form in (word, word.capitalize()):
+            fixed, changes = normalize_text(form, LEX)
+            if fixed != form or changes:
+                changed.append((form, fixed))
+    assert changed == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Densidad mamaria grado 2.", "Densidad mamaria grado 2."),  # 'grado' is Spanish: never 'graso'
+        ("Predomina el tejido glandular.", "Predomina el tejido glandular."),  # not 'predominio'
+        ("Patron graso.", "Patrón graso."),  # the accent of a lexicon word, far more frequent with it
+        ("Mamas de predomnio graso.", "Mamas de predominio graso."),  # not a word: corrected
+    ],
+)
+def test_real_spanish_words_are_left_alone(text, expected):
+    assert normalize_text(text, LEX)[0] == expected
+
+
+def test_errors_that_form_real_words_are_counted_apart():
+    clean = ["Densidad mamaria grado 2 y mamas densas."]
+    noisy = ["Densidad mamaria graso 2 y mamas dnesas."]
+    normalized = [normalize_text(noisy[0], LEX)[0]]
+    scores = normalize_scores(clean, noisy, normalized)
+    assert scores["real_word_corrupted"] == 1 and scores["real_word_restored"] == 0
+    assert scores["corrupted"] == 1 and scores["restored"] == 1 and scores["restored_rate"] == 1.0
+
+
+def test_texts_that_are_not_spanish_reports_pass_unchanged():
+    reports = pd.DataFrame(
+        {
+            "exam_id": ["e1", "e2", "e3"],
+            "patient_id": ["p1", "p2", "p3"],
+            "text": [
+                "The breasts are heterogeneously dense, which may obscure small masses; no calcifications.",
+                "\x00\x01\x02 binary",
+                "Mamas heterogeneamente densas.",
+            ],
+            "given_label": ["", "", ""],
+        }
+    )
+    out, log = normalize_reports(reports, LEX)
+    assert out["text"].tolist()[:2] == reports["text"].tolist()[:2]
+    assert out["text"].tolist()[2] == "Mamas heterogéneamente densas." and set(log["exam_id"]) == {"e3"}

@@ -179,3 +179,33 @@ FREE_TEXT = [
 def test_chrf_on_hand_written_sentences_beyond_the_templates():
     hyp = [translate_text(es, TABLE)[0] for es, _ in FREE_TEXT]
     assert sacrebleu.corpus_chrf(hyp, [[en for _, en in FREE_TEXT]]).score >= 70
+
+
+def test_inflected_forms_the_table_lacks_are_derived(tmp_path):
+    table_file = tmp_path / "phrases.tsv"
+    table_file.write_text(
+        "nódulo\tnodule\ndenso\tdense\nclaro\tclear\nquiste\tcyst\nmama\tbreast\nlipomatoso\tlipomatous\n",
+        encoding="utf-8",
+    )
+    table = read_phrase_table(table_file)
+    english, unknown = translate_text(
+        "Mamas lipomatosas con nódulos densos y quistes claramente visibles.", table
+    )
+    # plural nouns take an English plural, adjectives do not; -mente adverbs come from their adjective
+    assert english == "Breasts lipomatous con nodules dense y cysts clearly visibles."
+    assert unknown == 3  # 'con', 'y' and 'visibles' are not in this small table
+
+
+@pytest.mark.parametrize(
+    ("es", "needle"),
+    [
+        ("Tejido fibroglandular inferior al 25 %.", "below 25 %"),
+        ("Más del 75 % de tejido fibroglandular.", "more than 75 %"),
+        ("En torno al 60 % de tejido glandular.", "around 60 %"),
+        ("Escasa cantidad de tejido fibroglandular.", "small amount of fibroglandular tissue"),
+        ("Predomina el tejido glandular sobre el adiposo.", "predominates"),
+        ("Patrón tres.", "pattern three"),
+    ],
+)
+def test_grammar_phrases_translate(es, needle):
+    assert needle in translate_text(es, default_phrase_table())[0].lower()

@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "breast_density.commands.audit_text:audit_command",
         "compare the text stages' outputs with the cohort's ground truth",
     ),
+    "label-text": (
+        "breast_density.commands.label_text:label_text_command",
+        "show the normalised Spanish, English, density label or exclusion reason of report text",
+    ),
     "predict": (
         "breast_density.commands.predict:predict_command",
         "classify new DICOM/PNG files with the fine-tuned model or the probe",

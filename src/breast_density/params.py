@@ -129,7 +129,10 @@ class TranslateParams(_Section):
 
 
 class LabelParams(_Section):
-    on_disagreement: Literal["exclude", "english", "spanish"] = "exclude"
+    # English and Spanish extractors name different letters or only one names a letter (see text/labeling.py)
+    on_disagreement: Literal["exclude", "either", "english", "spanish"] = "either"
+    sides: Literal["densest", "exclude"] = "densest"  # left and right differ: the denser side, or exclude
+    percent_edition: Literal[4, 5] = 4  # % of fibroglandular tissue: 4th-edition quartiles | 5th: no class
 
 
 class HarmonizeParams(_Section):

@@ -16,6 +16,7 @@ PLOTS = Path("plots")
 PARAMS = Path("params.yaml")
 PROFILES = Path("profiles")
 RESULTS = Path("results.md")  # markdown results table written by evaluate
+DEV_SET = Path("tests") / "data" / "density_dev_es.tsv"  # hand-written report sentences (audit-text)
 
 
 def stage_dir(stage: str) -> Path:

@@ -2,7 +2,8 @@
 
 Each template is written on both sides at once so the English reference is an exact translation of the
 Spanish sentence. ``{side}`` is laterality, ``{mm}`` a size in millimetres, ``{L}``/``{l}`` the ACR letter
-(upper/lower case), ``{n}`` the ACR number, ``{pat}``/``{desc}`` the class wording below.
+(upper/lower case), ``{n}`` the ACR number, ``{w}`` the ACR number as a word, ``{pat}``/``{desc}`` the class
+wording below.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ DESCRIPTION: dict[str, Pair] = {
     "D": Pair("mamas extremadamente densas", "extremely dense breasts"),
 }
 ACR_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4}
+NUMBER_WORD: dict[str, Pair] = {
+    "A": Pair("uno", "one"),
+    "B": Pair("dos", "two"),
+    "C": Pair("tres", "three"),
+    "D": Pair("cuatro", "four"),
+}
 
 # statement form -> templates shared by every class (filled with the class wording).
 STATEMENTS: dict[str, tuple[Pair, ...]] = {
@@ -65,7 +72,15 @@ STATEMENTS: dict[str, tuple[Pair, ...]] = {
         Pair("Parénquima mamario con patrón {pat}.", "Breast parenchyma with a {pat} pattern."),
     ),
     "number": (Pair("Densidad mamaria ACR {n}.", "Breast density ACR {n}."),),
-}
+    # the scale written as a word, letters in punctuation, one statement per side
+    "per_side": (
+        Pair("Mama derecha: densidad {L}. Mama izquierda: densidad {L}.",
+             "Right breast: density {L}. Left breast: density {L}."),
+        Pair("Densidad mamaria tipo {w} (ACR) en ambas mamas.",
+             "Breast density type {w} (ACR) in both breasts."),
+        Pair("Composición mamaria: ({L}).", "Breast composition: ({L})."),
+    ),
+}  # fmt: skip
 # Purely descriptive statements are class specific.
 DESCRIPTIVE: dict[str, tuple[Pair, ...]] = {
     "A": (
@@ -104,12 +119,38 @@ DESCRIPTIVE: dict[str, tuple[Pair, ...]] = {
         ),
     ),
 }
+# Quantities, comparisons, percentages and inflected wording, class specific like DESCRIPTIVE.
+PHRASING: dict[str, tuple[Pair, ...]] = {
+    "A": (
+        Pair("Escasa cantidad de tejido fibroglandular.", "Scant amount of fibroglandular tissue."),
+        Pair("Mamas con abundante tejido graso.", "Breasts with abundant fatty tissue."),
+        Pair("Tejido fibroglandular inferior al 20 %.", "Fibroglandular tissue below 20 %."),
+    ),
+    "B": (
+        Pair("Patrones fibroglandulares dispersos.", "Scattered fibroglandular patterns."),
+        Pair("Tejido fibroglandular en torno al 40 %.", "Fibroglandular tissue around 40 %."),
+    ),
+    "C": (
+        Pair(
+            "Predominio del componente glandular sobre el adiposo.",
+            "Predominance of the glandular component over the adipose.",
+        ),
+        Pair("Tejido fibroglandular en torno al 60 %.", "Fibroglandular tissue around 60 %."),
+    ),
+    "D": (
+        Pair("Mamas densas homogéneas.", "Homogeneously dense breasts."),
+        Pair("Tejido fibroglandular superior al 80 %.", "Fibroglandular tissue above 80 %."),
+    ),
+}
+# Share of statement reports per form: 7 % quantity/percentage phrasing, 3 % per-side or punctuated letters.
 FORM_WEIGHTS: dict[str, float] = {
-    "letter": 0.3,
-    "tipo": 0.25,
+    "letter": 0.25,
+    "tipo": 0.2,
     "patron": 0.2,
     "descriptive": 0.2,
     "number": 0.05,
+    "phrasing": 0.07,
+    "per_side": 0.03,
 }
 
 # Sentences placed where a density statement would be, but giving no usable density.

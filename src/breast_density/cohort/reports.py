@@ -31,7 +31,7 @@ class SyntheticReport:
     clean_es: str  # the same report before noise injection (PHI included)
     reference_en: str  # reference English translation of clean_es
     has_statement: bool  # whether the report contains a usable density statement
-    statement_form: str  # 'letter', 'tipo', 'patron', 'number', 'descriptive' or 'none'
+    statement_form: str  # a key of FORM_WEIGHTS ('letter', 'tipo', ..., 'phrasing', 'per_side') or 'none'
     # injected errors: {word_index (in clean_es.split()), original, corrupted, kind}
     errors: list[dict] = field(default_factory=list)
 
@@ -74,14 +74,15 @@ def _statement(rng: np.random.Generator, density: str) -> tuple[str, str, str]:
     forms = list(tpl.FORM_WEIGHTS)
     weights = np.array([tpl.FORM_WEIGHTS[f] for f in forms])
     form = forms[int(rng.choice(len(forms), p=weights / weights.sum()))]
-    pool = tpl.DESCRIPTIVE[density] if form == "descriptive" else tpl.STATEMENTS[form]
+    by_class = {"descriptive": tpl.DESCRIPTIVE, "phrasing": tpl.PHRASING}
+    pool = by_class[form][density] if form in by_class else tpl.STATEMENTS[form]
     pair = _pick(rng, pool)
-    pat, desc = tpl.PATTERN[density], tpl.DESCRIPTION[density]
+    pat, desc, word = tpl.PATTERN[density], tpl.DESCRIPTION[density], tpl.NUMBER_WORD[density]
     common = {"L": density, "l": density.lower(), "n": str(tpl.ACR_NUMBER[density])}
     es, en = _fill(
         pair,
-        {**common, "pat": pat.es, "desc": desc.es},
-        {**common, "pat": pat.en, "Pat": pat.en[0].upper() + pat.en[1:], "desc": desc.en},
+        {**common, "pat": pat.es, "desc": desc.es, "w": word.es},
+        {**common, "pat": pat.en, "Pat": pat.en[0].upper() + pat.en[1:], "desc": desc.en, "w": word.en},
     )
     return es, en, form
 

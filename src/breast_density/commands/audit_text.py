@@ -3,8 +3,10 @@
 Reads data/raw/cohort-truth (clean Spanish, reference English, true densities, injected errors, PHI values),
 the raw export (noisy reports) and data/interim/{normalize,translate,label}. Truth exam ids are mapped to the
 pipeline's pseudonymous ids with ingest's keyed hash, so the key must be the one ingest used
-($BREAST_DENSITY_HASH_KEY, else ingest.hash_key). Prints every figure next to its target; --check turns a
-missed target into exit status 1 (for CI).
+($BREAST_DENSITY_HASH_KEY, else ingest.hash_key). Then scores the text stages, with the params file's
+settings, on the hand-written development set (tests/data/density_dev_es.tsv: sentences alone and as the
+findings of a report). Prints every figure next to its target; --check turns a missed target into exit
+status 1 (for CI).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from breast_density.cohort import report_templates as tpl
 from breast_density.ingest.deid import DATE, NAME, RECORD, known_name_pattern, pseudonymize, resolve_hash_key
 from breast_density.io import read_csv, read_json, write_json
 from breast_density.params import load_params
+from breast_density.text.devset import read_dev_set, score_dev_set
 from breast_density.text.labeling import class_mapper
 from breast_density.text.normalize_metrics import normalize_scores
+from breast_density.text.report_text import TextStages
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _VARIABLE = re.compile(r"\{\w+\}|\d+|\b(?:derecha|izquierda|right|left)\b", re.IGNORECASE)
@@ -44,7 +48,7 @@ class Target:
         return value is not None and _OPS[self.op](value, self.threshold)
 
 
-TARGETS = (
+COHORT_TARGETS = (
     Target("normalize.density_restored_rate", ">=", 0.95),
     Target("normalize.overcorrected_rate", "<", 0.005),
     Target("label.accuracy_on_statement_reports", ">=", 0.99),
@@ -52,6 +56,19 @@ TARGETS = (
     Target("label.labels_from_distractor_sentences", "==", 0),
     Target("translate.chrf", ">=", 70.0),
 )
+DEVSET_TARGETS = (
+    *(
+        t
+        for form in ("alone", "in_report")
+        for t in (
+            Target(f"devset.{form}_statement_correct", ">=", 0.97),
+            Target(f"devset.{form}_wrong_letters", "==", 0),
+            Target(f"devset.{form}_no_category_abstained", ">=", 0.97),
+        )
+    ),
+    Target("devset.untranslated_share", "<", 0.05),
+)
+TARGETS = COHORT_TARGETS + DEVSET_TARGETS
 
 
 def _lookup(figures: dict, dotted: str) -> float | None:
@@ -184,6 +201,17 @@ def audit_text(
     }
 
 
+def devset_figures(path: Path, stages: TextStages) -> dict:
+    """The development set's scores as one flat section: <form>_<figure> for form alone / in_report."""
+    scores = score_dev_set(read_dev_set(path), stages)
+    flat: dict = {"sentences": scores["sentences"], "per_label": scores["per_label"]}
+    for form in ("alone", "in_report"):
+        for name, value in scores[form].items():
+            flat[f"{form}_{name}"] = value
+    flat["untranslated_share"] = scores["untranslated_share"]
+    return flat
+
+
 def format_report(figures: dict) -> str:
     targets = {t.figure: t for t in TARGETS}
     lines = []
@@ -203,6 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, default=paths.COHORT_TRUTH, help="cohort truth folder")
     parser.add_argument("--raw", type=Path, default=paths.COHORT, help="raw cohort export (noisy reports)")
     parser.add_argument("--interim", type=Path, default=paths.INTERIM, help="folder of the stage outputs")
+    parser.add_argument("--dev-set", type=Path, default=paths.DEV_SET, help="hand-written development set")
     parser.add_argument("--json", type=Path, help="also write the figures and target results here")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
 
@@ -222,6 +251,7 @@ def audit_command(args: argparse.Namespace) -> int:
         params.class_names,
         dict(params.data.label_map),
     )
+    figures["devset"] = devset_figures(args.dev_set, TextStages(params))
     missed = [f"{t.figure} {t.op} {t.threshold:g}" for t in TARGETS if not t.passed(figures)]
     print(format_report(figures))
     print("all targets met" if not missed else f"targets missed: {', '.join(missed)}")

@@ -1,5 +1,11 @@
 """One label (or one exclusion reason) per report: English extractor first, Spanish as the cross-check,
-given labels of label-only sources passed through, BI-RADS letters mapped onto the configured class set."""
+given labels of label-only sources passed through, BI-RADS letters mapped onto the configured class set.
+
+Cross-check policies (label.on_disagreement): ``exclude`` drops a report unless both extractors name the same
+letter; ``either`` labels when one names a letter and the other names none, and drops the report when they
+name different letters; ``english``/``spanish`` trust one extractor. Texts that are not report text at all
+(empty, binary, too long, not Spanish) are excluded with the screen's reason before any extractor runs.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,29 @@ from typing import Literal
 import pandas as pd
 from tqdm import tqdm
 
-from breast_density.text.density_extraction import Extraction
+from breast_density.text.density_extraction import (
+    CONFLICT,
+    DEFAULT_OPTIONS,
+    GENERIC,
+    NO_STATEMENT,
+    Extraction,
+    Options,
+)
 from breast_density.text.label_en import extract_en
 from breast_density.text.label_es import extract_es
+from breast_density.text.screen import screen_text
 
 log = logging.getLogger(__name__)
 
-Policy = Literal["exclude", "english", "spanish"]
-POLICIES = ("exclude", "english", "spanish")
+Policy = Literal["exclude", "either", "english", "spanish"]
+POLICIES = ("exclude", "either", "english", "spanish")
 
 DISAGREE = "languages_disagree"
 UNMAPPED = "class_not_configured"
 UNKNOWN_GIVEN = "unknown_given_label"
 
-LABEL_COLUMNS = ["exam_id", "patient_id", "label", "source", "rule", "span"]
+# label_right / label_left: per-side classes when the report states them ('' otherwise); one row per exam.
+LABEL_COLUMNS = ["exam_id", "patient_id", "label", "source", "rule", "span", "label_right", "label_left"]
 EXCLUDED_COLUMNS = ["exam_id", "patient_id", "reason"]
 REPORT_COLUMNS = ("exam_id", "patient_id", "text_es", "text_en", "given_label")
 _BIRADS_NUMBER = {"A": "1", "B": "2", "C": "3", "D": "4"}
@@ -66,6 +81,8 @@ class Decision:
     reason: str  # '' when labelled
     english: Extraction | None = None
     spanish: Extraction | None = None
+    right: str | None = None  # per-side class names
+    left: str | None = None
 
 
 def combine(en: Extraction, es: Extraction, policy: Policy) -> tuple[Extraction, str] | str:
@@ -76,13 +93,26 @@ def combine(en: Extraction, es: Extraction, policy: Policy) -> tuple[Extraction,
     """
     if en.letter == es.letter:
         return (en, "english") if en.labelled else en.status
+    if policy == "either":
+        # one side's label stands only when the other found nothing to say (not a range, negation, ...)
+        quiet = (NO_STATEMENT, GENERIC)
+        if en.labelled and es.status in quiet:
+            return en, "english"
+        if es.labelled and en.status in quiet:
+            return es, "spanish"
+        return DISAGREE if en.labelled and es.labelled else (es.status if en.labelled else en.status)
     if policy == "exclude":
         return DISAGREE
     chosen, source = (en, "english") if policy == "english" else (es, "spanish")
     return (chosen, source) if chosen.labelled else chosen.status
 
 
-def decide_report(row: dict[str, str], policy: Policy, to_class: Callable[[str], str | None]) -> Decision:
+def decide_report(
+    row: dict[str, str],
+    policy: Policy,
+    to_class: Callable[[str], str | None],
+    options: Options = DEFAULT_OPTIONS,
+) -> Decision:
     exam, patient = row["exam_id"], row["patient_id"]
     given = (row.get("given_label") or "").strip()
     if given:
@@ -90,15 +120,27 @@ def decide_report(row: dict[str, str], policy: Policy, to_class: Callable[[str],
         if label is None:
             return Decision(exam, patient, None, "", "given", given, UNKNOWN_GIVEN)
         return Decision(exam, patient, label, "given", "given", given, "")
-    en, es = extract_en(row["text_en"]), extract_es(row["text_es"])
+    text_es = row.get("text_es") or ""
+    if (reason := screen_text(text_es)) is not None:
+        return Decision(exam, patient, None, "", "", "", reason)
+    en, es = extract_en(row.get("text_en") or "", options), extract_es(text_es, options)
     outcome = combine(en, es, policy)
     if isinstance(outcome, str):
-        return Decision(exam, patient, None, "", "", "", outcome, en, es)
+        # the Spanish reason is the more specific one when the English side only saw a conflict
+        return Decision(exam, patient, None, "", "", "", _reason(outcome, en, es), en, es)
     chosen, source = outcome
     label = to_class(chosen.letter)
     if label is None:
         return Decision(exam, patient, None, "", chosen.rule, chosen.span, UNMAPPED, en, es)
-    return Decision(exam, patient, label, source, chosen.rule, chosen.span, "", en, es)
+    right = to_class(chosen.right) if chosen.right else None
+    left = to_class(chosen.left) if chosen.left else None
+    return Decision(exam, patient, label, source, chosen.rule, chosen.span, "", en, es, right, left)
+
+
+def _reason(outcome: str, en: Extraction, es: Extraction) -> str:
+    if outcome == CONFLICT and es.status not in (CONFLICT, "labelled", "no_statement"):
+        return es.status
+    return outcome
 
 
 def check_reports(reports: pd.DataFrame, source: str) -> None:
@@ -116,6 +158,7 @@ def label_reports(
     class_names: list[str],
     label_map: dict[str, str],
     policy: Policy = "exclude",
+    options: Options = DEFAULT_OPTIONS,
 ) -> list[Decision]:
     """Decide every report of a translate-stage table (columns REPORT_COLUMNS)."""
     if policy not in POLICIES:
@@ -124,7 +167,8 @@ def label_reports(
     to_class = class_mapper(class_names, label_map)
     rows = reports.to_dict("records")
     decisions = [
-        decide_report(r, policy, to_class) for r in tqdm(rows, desc="label", unit="report", leave=False)
+        decide_report(r, policy, to_class, options)
+        for r in tqdm(rows, desc="label", unit="report", leave=False)
     ]
     unmapped = sum(d.reason == UNMAPPED for d in decisions)
     if unmapped:
@@ -139,7 +183,7 @@ def label_reports(
 def labels_frame(decisions: list[Decision]) -> pd.DataFrame:
     rows = [
         {"exam_id": d.exam_id, "patient_id": d.patient_id, "label": d.label, "source": d.source,
-         "rule": d.rule, "span": d.span}
+         "rule": d.rule, "span": d.span, "label_right": d.right or "", "label_left": d.left or ""}
         for d in decisions
         if d.label is not None
     ]  # fmt: skip
@@ -172,6 +216,11 @@ def label_metrics(decisions: list[Decision], class_names: list[str], corrections
         "labelled_per_class": {c: int(per_class.get(c, 0)) for c in class_names},
         "labelled_per_source": dict(sorted(Counter(d.source for d in labelled).items())),
         "labelled_per_rule": dict(sorted(Counter(d.rule for d in labelled).items())),
+        # reports whose statement names a side; the label then follows label.sides
+        "labelled_with_sides": sum(d.right is not None or d.left is not None for d in labelled),
+        "sides_differ": sum(
+            d.right is not None and d.left is not None and d.right != d.left for d in labelled
+        ),
         "excluded": len(decisions) - len(labelled),
         "excluded_per_reason": dict(sorted(Counter(d.reason for d in decisions if d.label is None).items())),
         "language_agreement": {

@@ -1,9 +1,17 @@
-"""The Spanish breast-imaging lexicon (resources/lexicon_es.tsv) and word-level correction against it."""
+"""The Spanish breast-imaging lexicon (resources/lexicon_es.tsv) and word-level correction against it.
+
+A word is a correction candidate only when it is neither a lexicon word nor a word of the Spanish dictionary
+(spanish_words.py): 'grado' is a real word, so it never becomes the lexicon's 'graso'. The one change made to
+a real word is restoring the accent of a lexicon word whose accented spelling is far more frequent
+(ACCENT_RATIO), because accent-free spellings ('patron', 'nodulos') are common slips that the dictionary's
+web sources also contain.
+"""
 
 from __future__ import annotations
 
 import csv
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -14,6 +22,7 @@ from rapidfuzz.distance import OSA
 
 LEXICON_RESOURCE = "lexicon_es.tsv"
 ABBREVIATIONS_RESOURCE = "abbreviations_es.tsv"
+ACCENT_RATIO = 10.0  # accented lexicon spelling this many times more frequent than the written one
 
 
 def strip_accents(word: str) -> str:
@@ -57,6 +66,7 @@ class Lexicon:
     freq: dict[str, int]
     density: frozenset[str]
     abbreviations: dict[str, str] = field(default_factory=dict)  # 'dcha.' -> 'derecha'
+    dictionary: Mapping[str, float] = field(default_factory=dict)  # Spanish word -> corpus frequency
     _bare: dict[str, list[str]] = field(init=False, repr=False)  # accent-free form -> words
     _bare_keys: list[str] = field(init=False, repr=False)
     _cache: dict[tuple[str, int, float, Agreement], Correction | None] = field(init=False, repr=False)
@@ -73,6 +83,21 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self.freq)
+
+    def is_spanish(self, word: str) -> bool:
+        """A lower-case word of the lexicon or of the Spanish dictionary: never a correction candidate."""
+        return word in self.freq or word in self.dictionary
+
+    def accent_of(self, word: str) -> str | None:
+        """The accented lexicon spelling of a real word written without its accent, when that spelling is
+        ACCENT_RATIO times more frequent ('patron' -> 'patrón'); None otherwise ('esta' stays)."""
+        if word in self.freq or strip_accents(word) != word:
+            return None  # only a word written without accents gets one
+        readings = [r for r in self._bare.get(word, []) if r != word]
+        if len(readings) != 1:
+            return None
+        accented = self.dictionary.get(readings[0], 0.0)
+        return readings[0] if accented >= ACCENT_RATIO * self.dictionary.get(word, 0.0) > 0 else None
 
     def correct(
         self, word: str, max_edit_distance: int, min_similarity: float, agreement: Agreement = NO_AGREEMENT
@@ -112,9 +137,12 @@ class Lexicon:
         best = [r[2] for r in ranked if r[:2] == ranked[0][:2]]
         if len(best) == 1:
             return Correction(best[0], "spelling")
-        # Agreement can only choose between inflections of one word (graso/grasa), never between words.
+        # Agreement can only choose between inflections of one word (graso/grasa); between different words
+        # the one far more frequent in general Spanish wins, else the word is left alone (ambiguous).
         if len({_stem(w) for w in best}) > 1:
-            return None
+            by_freq = sorted(best, key=lambda w: -self.dictionary.get(w, 0.0))
+            top, runner_up = (self.dictionary.get(w, 0.0) for w in by_freq[:2])
+            return Correction(by_freq[0], "spelling") if top > 0 and top >= ACCENT_RATIO * runner_up else None
         scores = sorted(((agreement.score(w), w) for w in best), reverse=True)
         return Correction(scores[0][1], "spelling") if scores[0][0] > scores[1][0] else None
 
@@ -148,9 +176,14 @@ def _read_tsv(path: str | Path | None, resource: str, columns: list[str]) -> tup
     return list(rows), source
 
 
-def read_lexicon(path: str | Path | None = None, abbreviations: str | Path | None = None) -> Lexicon:
+def read_lexicon(
+    path: str | Path | None = None,
+    abbreviations: str | Path | None = None,
+    dictionary: Mapping[str, float] | None = None,
+) -> Lexicon:
     """Load a lexicon TSV (word, freq, density; '#' comment lines) and an abbreviation TSV
-    (abbreviation, expansion); default: the shipped Spanish files."""
+    (abbreviation, expansion); default: the shipped Spanish files. `dictionary`: the Spanish words that are
+    never corrected (none: every non-lexicon word is a candidate)."""
     rows, source = _read_tsv(path, LEXICON_RESOURCE, ["word", "freq", "density"])
     freq: dict[str, int] = {}
     density = set()
@@ -174,9 +207,12 @@ def read_lexicon(path: str | Path | None = None, abbreviations: str | Path | Non
                 f"{abbr_source}: row {line}: need an abbreviation ending in '.' and its expansion"
             )
         abbr[unicodedata.normalize("NFC", short)] = unicodedata.normalize("NFC", full)
-    return Lexicon(freq, frozenset(density), abbr)
+    return Lexicon(freq, frozenset(density), abbr, dict(dictionary or {}))
 
 
 @lru_cache(maxsize=4)
 def default_lexicon() -> Lexicon:
-    return read_lexicon()
+    """The shipped lexicon with wordfreq's Spanish dictionary."""
+    from breast_density.text.spanish_words import spanish_frequencies
+
+    return read_lexicon(dictionary=spanish_frequencies())

@@ -139,7 +139,57 @@ def _longest(tokens: list[Token], content: list[int], pos: int, table: PhraseTab
         english = table.phrases.get(_key(span))
         if english is not None:
             return n, english
-    return 0, ""
+    english = inflected(tokens[content[pos]].text.lower(), table)
+    return (1, english) if english is not None else (0, "")
+
+
+# English words that take no plural: adjectives by their ending ("fibroglandular", "dense", "scattered").
+_ADJECTIVE_END = (
+    "al", "ar", "ous", "ic", "ed", "ive", "ent", "ant", "ble", "ful", "ile", "ine", "ense", "ate"
+)  # fmt: skip
+
+
+def inflected(word: str, table: PhraseTable) -> str | None:
+    """English for an inflected form the table lacks, from the form it has: plural ('nódulos' from
+    'nódulo'), feminine ('densa' from 'denso'), adverbs in -mente ('claramente': 'claro' -> 'clearly')."""
+    phrases = table.phrases
+    if word.endswith("mente") and len(word) > 7:
+        base = word[:-5]
+        for stem in (base, base[:-1] + "o" if base.endswith("a") else base):
+            if (english := phrases.get((stem,))) and " " not in english:
+                return _adverb(english)
+        return None
+    singulars = [word[:-2], word[:-1]] if word.endswith("es") else [word[:-1]] if word.endswith("s") else []
+    for singular in singulars:
+        for form in (singular, _masculine(singular)):
+            if form and (english := phrases.get((form,))) is not None:
+                return english if english.endswith(_ADJECTIVE_END) or " " in english else _plural(english)
+    masculine = _masculine(word)
+    return phrases.get((masculine,)) if masculine else None
+
+
+def _masculine(word: str) -> str:
+    return word[:-1] + "o" if word.endswith("a") and len(word) > 3 else ""
+
+
+def _plural(english: str) -> str:
+    if not english:
+        return english
+    if english.endswith(("s", "x", "ch", "sh")):
+        return english + "es"
+    if english.endswith("y") and english[-2:-1] not in "aeiou":
+        return english[:-1] + "ies"
+    return english + "s"
+
+
+def _adverb(adjective: str) -> str:
+    if adjective.endswith("le"):
+        return adjective[:-1] + "y"
+    if adjective.endswith("y"):
+        return adjective[:-1] + "ily"
+    if adjective.endswith("ic"):
+        return adjective + "ally"
+    return adjective + "ly"
 
 
 def _with_case(words: list[Token], english: str) -> str:

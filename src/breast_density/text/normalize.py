@@ -3,7 +3,8 @@
 Every change is returned as a ``Change(original, corrected, rule)`` so the stage can log it. Rules:
 ``unicode`` (NFC, odd spaces and quotes), ``spacing`` (runs of blanks, blanks around punctuation),
 ``abbreviation`` (shipped list: 'dcha.' -> 'derecha'), ``case`` (stray capitals inside a word), ``accent``
-(missing accents restored), ``spelling`` (closest lexicon word). A word-level change combining rules is
+(missing accents restored), ``spelling`` (closest lexicon word, only for words that are not Spanish: see
+lexicon.py). A word-level change combining rules is
 logged with them joined by '+', e.g. ``case+spelling``.
 
 Protected tokens are never altered: de-identification placeholders ([NOMBRE], [FECHA], [NHC], [ID]),
@@ -21,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from breast_density.text.lexicon import NO_AGREEMENT, Agreement, Lexicon
+from breast_density.text.screen import screen_text
 
 PROTECTED_WORDS = frozenset(
     {"derecha", "derecho", "izquierda", "izquierdo", "bilateral", "bilaterales", "ambas", "ambos",
@@ -75,7 +77,8 @@ def normalize_text(
 def _expand(token: str, following: str, lexicon: Lexicon, changes: list[Change]) -> str:
     """Spell out an abbreviation; its period stays when it also ends the sentence."""
     full = _apply_case(token[:-1], lexicon.abbreviations[token.lower()], stray=False)
-    if not following or following[0].isupper():
+    # a capital after it opens a new sentence, unless it is a lone letter of the scale ("Dens. B.")
+    if not following or (following[0].isupper() and len(following.rstrip(".,;:)")) > 1):
         full += "."
     changes.append(Change(token, full, "abbreviation"))
     return full
@@ -172,6 +175,11 @@ def _decide(
     stray = not word.isupper() and any(c.isupper() for c in word[1:])
     if low in lexicon:
         target, rules = low, []
+    elif lexicon.is_spanish(low):
+        # a real Spanish word is never corrected; only a lexicon word's missing accent is restored
+        if (accented := lexicon.accent_of(low)) is None:
+            return (_apply_case(word, low, stray), ["case"]) if stray else (word, [])
+        target, rules = accented, ["accent"]
     elif (
         len(word) >= MIN_CORRECTABLE
         and (fix := lexicon.correct(low, max_dist, min_sim, agreement)) is not None
@@ -200,7 +208,9 @@ def normalize_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalise the `text` column of a reports table; return it and the corrections log.
 
-    Rows keep every other column (given_label passes through); empty texts pass unchanged.
+    Rows keep every other column (given_label passes through); empty texts, and texts that are not Spanish
+    report text at all (binary, far too long, another language: see screen.py), pass unchanged for the label
+    stage to exclude with the screen's reason.
     """
     out = reports.copy()
     texts, log_rows = [], []
@@ -210,7 +220,7 @@ def normalize_reports(
         desc="normalize",
         unit="report",
     ):
-        if not text.strip():
+        if screen_text(text) is not None:
             texts.append(text)
             continue
         fixed, changes = normalize_text(

@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from breast_density.text.lexicon import Lexicon, default_lexicon
+from breast_density.text.lexicon import Lexicon, default_lexicon, strip_accents
 
 _CORE = re.compile(r"[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"\[[A-ZÁÉÍÓÚÑ_]+\]")
@@ -37,18 +37,21 @@ def normalize_scores(
     """Restoration and over-correction rates over parallel lists of report texts.
 
     A corrupted word is one whose noisy token differs from the clean token; it is restored when the
-    normalised token equals the clean one. Density-relevant words are those whose lower-case letters form a
-    word flagged `density` in the lexicon. Over-correction counts clean tokens that were not corrupted but
-    come out of normalisation changed.
+    normalised token equals the clean one. A corruption that spells another real Spanish word ('graso' typed
+    for 'grado') cannot be found by a dictionary check: it is counted apart ('real_word_corrupted',
+    'real_word_restored') and left out of the restoration rates. Density-relevant words are those whose
+    lower-case letters form a word flagged `density` in the lexicon. Over-correction counts clean tokens
+    that were not corrupted but come out of normalisation changed.
     """
     if not len(clean) == len(noisy) == len(normalized):
         raise ValueError(
             f"need parallel lists, got {len(clean)} clean, {len(noisy)} noisy, {len(normalized)} normalised"
         )
-    density = (lexicon or default_lexicon()).density
+    lexicon = lexicon or default_lexicon()
+    density = lexicon.density
     counts = dict.fromkeys(
-        ["corrupted", "restored", "density_corrupted", "density_restored", "uncorrupted", "overcorrected",
-         "unaligned"], 0)  # fmt: skip
+        ["corrupted", "restored", "density_corrupted", "density_restored", "real_word_corrupted",
+         "real_word_restored", "uncorrupted", "overcorrected", "unaligned"], 0)  # fmt: skip
     for c_text, n_text, z_text in zip(clean, noisy, normalized, strict=True):
         c_tok, n_tok, z_tok = c_text.split(), n_text.split(), z_text.split()
         if len(n_tok) != len(c_tok):
@@ -62,7 +65,10 @@ def normalize_scores(
             if i not in z_map:
                 continue
             ok = z_map[i] == word
-            if n_tok[i] != word:
+            if n_tok[i] != word and _real_word_error(word, n_tok[i], lexicon):
+                counts["real_word_corrupted"] += 1
+                counts["real_word_restored"] += ok
+            elif n_tok[i] != word:
                 relevant = any(m.lower() in density for m in _CORE.findall(word))
                 counts["corrupted"] += 1
                 counts["restored"] += ok
@@ -77,6 +83,15 @@ def normalize_scores(
         "density_restored_rate": _rate(counts["density_restored"], counts["density_corrupted"]),
         "overcorrected_rate": _rate(counts["overcorrected"], counts["uncorrupted"]),
     }
+
+
+def _real_word_error(clean: str, noisy: str, lexicon: Lexicon) -> bool:
+    """The corruption turned a word into another real Spanish word (case and accents aside)."""
+    pairs = zip(_CORE.findall(clean.lower()), _CORE.findall(noisy.lower()), strict=False)
+    return any(
+        strip_accents(c) != strip_accents(n) and lexicon.is_spanish(n) and not lexicon.accent_of(n)
+        for c, n in pairs
+    )
 
 
 def _rate(num: int, den: int) -> float | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from importlib import import_module
 
 from breast_density.params import TranslateParams
+from breast_density.text.screen import EMPTY, NOT_TEXT, TOO_LONG, screen_text
 
 BACKENDS: dict[str, str] = {
     "lexicon": "breast_density.text.lexicon_translate:translate",
@@ -28,8 +29,9 @@ def get_backend(name: str) -> Backend:
 
 
 def translate_texts(texts: list[str], params: TranslateParams) -> list[str]:
-    """English translations of `texts`; empty texts stay empty without reaching the backend."""
-    todo = [i for i, t in enumerate(texts) if t.strip()]
+    """English translations of `texts`; empty texts, and texts that are not report text (binary, far too
+    long), come back empty without reaching the backend."""
+    todo = [i for i, t in enumerate(texts) if screen_text(t) not in (EMPTY, NOT_TEXT, TOO_LONG)]
     out = [""] * len(texts)
     if not todo:
         return out
