@@ -141,11 +141,16 @@ class SplitParams(_Section):
     test_fraction: float = 0.15
     val_fraction: float = 0.15  # of the train part
     repeats: int = 1  # number of seeded patient-grouped splits (columns partition, partition_1, ...)
+    # holdout: `repeats` independent seeded splits; kfold: the `repeats` folds of one grouped stratified
+    # K-fold are the test parts (each image tested once; test_fraction unused)
+    method: Literal["holdout", "kfold"] = "holdout"
 
     @model_validator(mode="after")
     def _check_split(self) -> SplitParams:
         if self.repeats < 1:
             raise ValueError(f"split.repeats must be >= 1 (the number of splits), got {self.repeats}")
+        if self.method == "kfold" and self.repeats < 2:
+            raise ValueError("split.method kfold needs split.repeats >= 2 (the number of folds)")
         return self
 
 

@@ -21,6 +21,7 @@ import torch
 
 from breast_density import paths
 from breast_density.data.datasets import HarmonizedImages
+from breast_density.data.split import add_split_predictions, repeat_splits
 from breast_density.io import atomic_path, read_csv, reset_dir, write_csv, write_text
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
@@ -178,15 +179,32 @@ def run(
 
 def main() -> None:
     params = stage_setup("finetune")
+    split_csv = paths.stage_dir("split") / "split.csv"
+    predictions_csv = paths.stage_dir("finetune") / "predictions.csv"
     run(
         params,
-        split_csv=paths.stage_dir("split") / "split.csv",
+        split_csv=split_csv,
         harmonize_dir=paths.stage_dir("harmonize"),
         model_dir=paths.model_dir("finetune"),
-        predictions_csv=paths.stage_dir("finetune") / "predictions.csv",
+        predictions_csv=predictions_csv,
         live_dir=paths.live_dir("finetune"),
         resume_dir=paths.resume_dir("finetune"),
     )
+    # Repeated splits (split.repeats > 1): the same training per extra split, predictions tagged with the
+    # split; the model bundle and curves kept are split 0's.
+    with repeat_splits(split_csv) as extra:
+        for name, split_r, scratch in extra:
+            extra_csv = scratch / "predictions.csv"
+            run(
+                params,
+                split_r,
+                paths.stage_dir("harmonize"),
+                scratch / "model",
+                extra_csv,
+                None,
+                scratch / "resume",
+            )
+            add_split_predictions(predictions_csv, extra_csv, name)
 
 
 if __name__ == "__main__":
