@@ -497,6 +497,17 @@ def test_repeated_splits_report_mean_and_sd(tmp_path):
     assert "Across repeated splits" in (tmp_path / "out/results.md").read_text()
 
 
+def test_kfold_splits_pool_out_of_fold_predictions(tmp_path):
+    classes = ["A", "B", "C", "D"]
+    # repeats=4 with the fixture's rotation: every patient is tested in exactly one of the 4 splits
+    preds, split_csv = _write_predictions(tmp_path / "in", classes, n_patients=32, repeats=4)
+    report = run(_params(), preds, _outputs(tmp_path / "out"), split_csv)
+    pooled = report["finetune"]["pooled"]
+    assert pooled["n_images"] == 32 * 4 and pooled["exam"]["n"] == 32
+    tables = pd.read_csv(tmp_path / "out/metrics/predictions/finetune.csv", dtype=str)
+    assert pooled["accuracy"] == pytest.approx((tables["actual"] == tables["predicted"]).mean())
+
+
 def test_stage_follows_the_configured_class_set(tmp_path):
     classes = ["fatty", "dense"]
     preds, split_csv = _write_predictions(tmp_path / "in", classes)

@@ -32,6 +32,7 @@ from breast_density.evaluation.summary import (
     across_splits,
     arm_section,
     json_safe,
+    level_section,
     split_figures,
 )
 from breast_density.io import read_csv, reset_dir, write_csv, write_json, write_text
@@ -180,12 +181,7 @@ def run(
         df = sections[row.key]
         section = arm_section(df, settings)
         if row.key != WHOLE and len(splits) > 1:
-            per_split = {}
-            for split in splits:
-                rows_r = test_rows(frames[row.key], split, split_table)
-                if rows_r is not None and not rows_r.empty:
-                    per_split[split] = split_figures(rows_r, settings)
-            section.update(across_splits(per_split))
+            section.update(_repeated(frames[row.key], splits, split_table, settings))
         report[row.key] = section
         log.info(
             "%s (%s): %d images / %d exams: accuracy %.3f (exam %.3f), macro-F1 %.3f",
@@ -234,6 +230,23 @@ def run(
     write_text(outputs.results, markdown)
     write_json(outputs.metrics, report)
     return report
+
+
+def _repeated(df: pd.DataFrame, splits: list[str], split_table: pd.DataFrame | None, s: EvalSettings) -> dict:
+    """Per-split figures with their mean and sd; with disjoint test parts covering several splits (k-fold)
+    also ``pooled``: the out-of-fold predictions scored together, at image and exam level."""
+    tested = {}
+    for split in splits:
+        rows = test_rows(df, split, split_table)
+        if rows is not None and not rows.empty:
+            tested[split] = rows
+    out = across_splits({split: split_figures(rows, s) for split, rows in tested.items()})
+    ids = [set(rows["image_id"]) for rows in tested.values()]
+    if len(ids) > 1 and sum(map(len, ids)) == len(set().union(*ids)):
+        pooled = pd.concat(tested.values(), ignore_index=True)
+        out["pooled"] = level_section(pooled, s)
+        out["pooled"]["exam"] = level_section(exam_level(pooled, s.classes), s)
+    return out
 
 
 def _figures(
