@@ -223,6 +223,8 @@ class EvaluateParams(_Section):
 class Params(_Section):
     base: BaseParams = Field(default_factory=BaseParams)
     classes: list[DensityClass] = Field(default_factory=_default_classes)
+    # how every model sees the non-square breast crop: letterbox (pad to a square, whole breast) | squash
+    geometry: Literal["letterbox", "squash"] = "letterbox"
     data: DataParams = Field(default_factory=DataParams)
     cohort: CohortParams = Field(default_factory=CohortParams)
     ingest: IngestParams = Field(default_factory=IngestParams)

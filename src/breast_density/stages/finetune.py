@@ -100,9 +100,10 @@ def run(
     model = create_convnext(cfg.arch, len(class_names), pretrained=cfg.pretrained, checkpoint=cfg.checkpoint)
     data_config = model_data_config(model, cfg.img_size)
     norm = (cfg.img_size, data_config["mean"], data_config["std"], data_config["interpolation"])
-    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names)
-    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names)
-    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names)
+    geometry = params.geometry
+    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names, geometry)
+    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names, geometry)
+    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names, geometry)
 
     settings = TrainSettings(
         lr=cfg.lr,
@@ -142,6 +143,7 @@ def run(
         "kind": "finetune",
         "arch": cfg.arch,
         "img_size": cfg.img_size,
+        "geometry": params.geometry,
         "class_names": class_names,
         "data_config": data_config,
         "harmonize": {
