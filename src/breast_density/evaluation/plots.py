@@ -75,7 +75,7 @@ def plot_reliability(levels: dict[str, dict], title: str, path: str | Path) -> N
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy in bin")
-    top.legend(loc="upper left", fontsize=8)
+    top.legend(loc="lower right", fontsize=8)
     top.set_title(title, fontsize=10)
     bottom.set_xlabel("confidence (probability of the predicted class)")
     bottom.set_ylabel("cases")
