@@ -41,11 +41,12 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-# Arms in table order: name -> (method shown in tables and plots, stage folder holding predictions.csv).
-ARMS: dict[str, tuple[str, str]] = {
-    "zeroshot": ("Zero-shot", "zeroshot"),
-    "probe": ("Linear probe", "probe"),
-    "finetune": ("Fine-tuned", "finetune"),
+# Arms in table order: name -> (method shown in tables and plots, its predictions.csv). Adding an arm is one
+# line here (and its predictions file in the stage's deps in dvc.yaml).
+ARMS: dict[str, tuple[str, Path]] = {
+    "zeroshot": ("Zero-shot", paths.stage_dir("zeroshot") / "predictions.csv"),
+    "probe": ("Linear probe", paths.stage_dir("probe") / "predictions.csv"),
+    "finetune": ("Fine-tuned", paths.stage_dir("finetune") / "predictions.csv"),
 }
 TEST = "test"
 WHOLE = "zeroshot_all"  # zero-shot needs no training data, so the study also scores it on every image
@@ -74,7 +75,7 @@ def default_outputs() -> EvaluateOutputs:
 
 
 def default_arms() -> dict[str, Path]:
-    return {arm: paths.stage_dir(stage) / "predictions.csv" for arm, (_, stage) in ARMS.items()}
+    return {arm: path for arm, (_, path) in ARMS.items()}
 
 
 def partition_column(split: str) -> str:
