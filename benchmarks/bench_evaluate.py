@@ -2,7 +2,9 @@
 
 Usage: .venv/bin/python benchmarks/bench_evaluate.py [--images 640] [--resamples 1000] [--loop-resamples 100]
 Prints seconds for both ways on the same data, the ratio measured in this one run, and the largest difference
-between the two ways' bootstrap scores on the same resamples (they must agree to rounding).
+between the two ways' bootstrap scores on the same resamples (they must agree to rounding); then the seconds
+one arm's full section takes (image, exam and breast level, vendor/view slices, all with intervals) and the
+paired comparison of two arms, i.e. what evaluate spends per arm and per pair.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from breast_density.evaluation.bootstrap import batch_scores, cluster_bootstrap_ci
+from breast_density.evaluation.comparisons import compare_pair
+from breast_density.evaluation.summary import EvalSettings, arm_section
 
 
 def _data(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -70,6 +75,41 @@ def main() -> None:
           f"{per_resample * args.resamples:8.3f} s")  # fmt: skip
     print(f"ratio sklearn loop / vectorised: {per_resample * args.resamples / vectorised:8.1f}x")
     print(f"largest score difference on identical resamples: {np.abs(loop - batch).max():.2e}")
+
+    arms = [_arm_frame(actual, predicted, clusters, classes, seed) for seed in (1, 2)]
+    settings = EvalSettings(classes=tuple(classes), resamples=args.resamples, confidence=0.95, seed=1)
+    start = time.perf_counter()
+    arm_section(arms[0], settings)
+    section = time.perf_counter() - start
+    start = time.perf_counter()
+    compare_pair(arms[0], arms[1], settings)
+    pair = time.perf_counter() - start
+    print(f"one arm's full section (3 levels + 5 slices, {args.resamples} resamples each): {section:8.3f} s")
+    print(f"one paired comparison ({args.resamples} resamples): {pair:8.3f} s")
+
+
+def _arm_frame(actual, predicted, clusters, classes: list[str], seed: int) -> pd.DataFrame:
+    """Image-level predictions with ids, views, vendors and probabilities peaked at `predicted`."""
+    rng = np.random.default_rng(seed)
+    n = len(actual)
+    probs = rng.dirichlet(np.ones(len(classes)), n) * 0.4
+    probs[np.arange(n), [classes.index(p) for p in predicted]] += 0.6
+    views = np.tile(["CC", "MLO", "CC", "MLO"], n // 4 + 1)[:n]
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"i{i}" for i in range(n)],
+            "exam_id": clusters,
+            "patient_id": clusters,
+            "laterality": np.tile(["L", "L", "R", "R"], n // 4 + 1)[:n],
+            "view": views,
+            "vendor": [f"v{int(c) % 3}" for c in clusters],
+            "actual": actual,
+            "predicted": [classes[i] for i in probs.argmax(axis=1)],
+        }
+    )
+    for i, c in enumerate(classes):
+        frame[f"p_{c}"] = probs[:, i]
+    return frame
 
 
 if __name__ == "__main__":

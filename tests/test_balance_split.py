@@ -7,9 +7,17 @@ import pandas as pd
 import pytest
 
 from breast_density.data.balance import BalanceError, attach_labels, balance_classes
-from breast_density.data.split import SplitError, check_patient_disjoint, split_partitions
+from breast_density.data.split import (
+    SplitError,
+    add_split_predictions,
+    check_patient_disjoint,
+    kfold_partitions,
+    repeat_splits,
+    split_count,
+    split_partitions,
+)
 from breast_density.io import read_csv, read_json
-from breast_density.params import parse_params
+from breast_density.params import ParamsError, parse_params
 from breast_density.stages import balance as balance_stage
 from breast_density.stages import split as split_stage
 
@@ -127,7 +135,7 @@ def test_balance_and_split_stages(tmp_path):
         h / "q.csv", index=False
     )
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    params = parse_params({"split": {"repeats": 2}})
+    params = parse_params({"split": {"repeats": 3}})
     bal = balance_stage.run(
         params,
         h / "index.csv",
@@ -149,3 +157,53 @@ def test_balance_and_split_stages(tmp_path):
     assert metrics == read_json(tmp_path / "s.json")
     assert sum(metrics[p]["images"] for p in ("train", "val", "test")) == len(dataset)
     assert (split["partition"] != split["partition_1"]).any()
+    assert metrics["splits"] == 3 and set(metrics["repeats"]) == {"partition_1", "partition_2"}
+
+
+def _balanced_160() -> pd.DataFrame:
+    """A 160-exam cohort, balanced to equal image counts per class as the balance stage does."""
+    images, labels = _cohort(n_exams=160, seed=1)
+    return balance_classes(attach_labels(images, labels, CLASSES), CLASSES, seed=0)
+
+
+def test_kfold_tests_every_image_exactly_once_on_a_160_exam_cohort():
+    data = _balanced_160()
+    partitions = kfold_partitions(data, CLASSES, 3, 0.15, seed=0)
+    tested = np.stack([p == "test" for p in partitions])
+    assert (tested.sum(axis=0) == 1).all()  # pooled out-of-fold: each image in exactly one test part
+    for partition in partitions:
+        check_patient_disjoint(data["patient_id"], partition)
+        assert set(partition) == {"train", "val", "test"}
+
+
+def test_three_holdout_splits_on_a_160_exam_cohort_and_the_repeat_helpers(tmp_path):
+    data = _balanced_160()
+    data.to_csv(tmp_path / "dataset.csv", index=False)
+    params = parse_params({"split": {"repeats": 3}})
+    split_stage.run(params, tmp_path / "dataset.csv", tmp_path / "split", tmp_path / "s.json")
+    split_csv = tmp_path / "split" / "split.csv"
+    frame = read_csv(split_csv)
+    assert split_count(frame) == 3
+    # a stage's one-split code runs on each extra split; its predictions are appended with the split tag
+    predictions = tmp_path / "predictions.csv"
+    test0 = frame[frame["partition"] == "test"]
+    test0[["image_id", "partition"]].to_csv(predictions, index=False)
+    with repeat_splits(split_csv) as extra:
+        assert [name for name, _, _ in extra] == ["1", "2"]
+        for name, path, scratch in extra:
+            one = read_csv(path)
+            assert (one["partition"] == frame[f"partition_{name}"]).all()
+            rows = one[one["partition"] == "test"][["image_id", "partition"]]
+            rows.to_csv(scratch / "p.csv", index=False)
+            add_split_predictions(predictions, scratch / "p.csv", name)
+    assert not scratch.exists()
+    merged = read_csv(predictions)
+    assert merged.groupby("split").size().to_dict() == {
+        str(r): int((frame[c] == "test").sum())
+        for r, c in enumerate(["partition", "partition_1", "partition_2"])
+    }
+
+
+def test_kfold_needs_two_folds():
+    with pytest.raises(ParamsError, match=r"kfold needs split\.repeats >= 2"):
+        parse_params({"split": {"method": "kfold", "repeats": 1}})

@@ -125,7 +125,10 @@ def test_every_stage_runs_and_writes_its_outputs(demo_repo: Path, first_repro: s
     evaluate = json.loads((demo_repo / "metrics/evaluate.json").read_text())
     for model in ("zeroshot", "probe", "finetune"):
         assert 0.0 <= evaluate[model]["accuracy"] <= 1.0
+        assert 0.0 <= evaluate[model]["exam"]["accuracy"] <= 1.0
         assert (demo_repo / "plots/predictions" / f"{model}.csv").is_file()
+        assert (demo_repo / "metrics/predictions" / f"{model}.csv").is_file()
+    assert "p_holm" in evaluate["comparisons"]["probe_vs_finetune"]
     assert (demo_repo / "results.md").read_text().count("|") > 10
     # data and models go to the DVC cache, not to git
     ignored = _run(demo_repo, "git", "status", "--porcelain", "--ignored")
@@ -184,9 +187,10 @@ def test_plots_show_renders_confusion_matrices_and_curves(demo_repo: Path, first
     _run(demo_repo, "dvc", "plots", "show", "-o", "dvc_plots")
     html = (demo_repo / "dvc_plots/index.html").read_text()
     titles = [
-        "BiomedCLIP zero-shot (test split)",
-        "BiomedCLIP linear probe (test split)",
-        "ConvNeXt fine-tuned (test split)",
+        # titles name the configured models, not the study's
+        "Zero-shot, demo-tiny-clip (test split)",
+        "Linear probe on demo-tiny-clip embeddings (test split)",
+        "Fine-tuned convnext_atto (test split)",
         "Linear probe loss",
         "ConvNeXt fine-tuning loss",
         "Validation accuracy per epoch",

@@ -52,6 +52,23 @@ def test_paper_profile_is_the_study_configuration():
     assert not any(key[0] in {"cohort", "data", "classes"} for key in paper)
 
 
+def test_paper_profile_marks_every_value_the_study_does_not_state():
+    # values the study leaves open: each must be set explicitly and carry a "chosen:" comment saying why
+    chosen = {
+        ("embed", "revision"),
+        ("finetune", "weight_decay"),
+        *(("finetune", "augment", k) for k in ("hflip", "rotate_degrees", "scale", "translate")),
+        *(("finetune", "augment", k) for k in ("brightness", "contrast")),
+        ("translate", "backend"),
+    }
+    paper = flatten(read_yaml_mapping(REPO / "profiles/paper.yaml"))
+    assert chosen <= set(paper)
+    assert all(paper[k] in (0.0, False) for k in chosen if k[1] == "augment")  # augmentation off
+    lines = (REPO / "profiles/paper.yaml").read_text().splitlines()
+    for key in chosen:
+        assert any(li.strip().startswith(f"{key[-1]}:") and "# chosen:" in li for li in lines), key
+
+
 def _copy_params(tmp_path: Path) -> Path:
     target = tmp_path / "params.yaml"
     shutil.copyfile(REPO / "params.yaml", target)

@@ -152,7 +152,18 @@ class BalanceParams(_Section):
 class SplitParams(_Section):
     test_fraction: float = 0.15
     val_fraction: float = 0.15  # of the train part
-    repeats: int = 1  # extra seeded splits for confidence intervals
+    repeats: int = 1  # number of seeded patient-grouped splits (columns partition, partition_1, ...)
+    # holdout: `repeats` independent seeded splits; kfold: the `repeats` folds of one grouped stratified
+    # K-fold are the test parts (each image tested once; test_fraction unused)
+    method: Literal["holdout", "kfold"] = "holdout"
+
+    @model_validator(mode="after")
+    def _check_split(self) -> SplitParams:
+        if self.repeats < 1:
+            raise ValueError(f"split.repeats must be >= 1 (the number of splits), got {self.repeats}")
+        if self.method == "kfold" and self.repeats < 2:
+            raise ValueError("split.method kfold needs split.repeats >= 2 (the number of folds)")
+        return self
 
 
 class EmbedParams(_Section):
@@ -203,11 +214,29 @@ class FinetuneParams(_Section):
 class EvaluateParams(_Section):
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
+    # resample patients within their class, so every resample keeps every class (no spurious F1 = 0)
+    bootstrap_stratified: bool = True
+    calibration_bins: int = 10  # equal-width confidence bins of the ECE and the reliability diagram
+    # class prevalence for the prevalence-weighted accuracy (the study population's A/B/C/D mix); ignored
+    # when its classes are not the configured ones
+    prior: dict[str, float] = Field(default_factory=lambda: {"A": 0.12, "B": 0.21, "C": 0.46, "D": 0.21})
+
+    @model_validator(mode="after")
+    def _check_evaluate(self) -> EvaluateParams:
+        if self.bootstrap_resamples < 1 or self.calibration_bins < 1:
+            raise ValueError("evaluate.bootstrap_resamples and evaluate.calibration_bins must be >= 1")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"evaluate.confidence must lie strictly between 0 and 1, got {self.confidence}")
+        if self.prior and (min(self.prior.values()) < 0 or abs(sum(self.prior.values()) - 1) > 1e-6):
+            raise ValueError(f"evaluate.prior must be weights >= 0 summing to 1, got {self.prior}")
+        return self
 
 
 class Params(_Section):
     base: BaseParams = Field(default_factory=BaseParams)
     classes: list[DensityClass] = Field(default_factory=_default_classes)
+    # how every model sees the non-square breast crop: letterbox (pad to a square, whole breast) | squash
+    geometry: Literal["letterbox", "squash"] = "letterbox"
     data: DataParams = Field(default_factory=DataParams)
     cohort: CohortParams = Field(default_factory=CohortParams)
     ingest: IngestParams = Field(default_factory=IngestParams)

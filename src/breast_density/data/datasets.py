@@ -1,4 +1,11 @@
-"""Torch dataset over harmonised PNGs, shared by the embed and finetune stages."""
+"""Torch dataset over harmonised PNGs, shared by the embed and finetune stages.
+
+One image geometry for every model (params `geometry`): the harmonised breast crop is not square (roughly
+4:5), and open_clip's preprocessing resizes the short side and centre-crops, which cuts off the top and
+bottom of the breast, while a plain resize to a square squashes it. `letterbox` pads the crop to a square
+with background (0 = outside the breast) first, so any later resize or centre crop keeps every breast pixel;
+`squash` resizes it to a square, so both model families see the same squashed image.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +32,27 @@ def load_grayscale_png(path: str | Path) -> np.ndarray:
     return img
 
 
-def to_rgb_image(gray: np.ndarray) -> Image.Image:
-    """Grayscale replicated to 3 channels: both BiomedCLIP and ImageNet ConvNeXt expect RGB input."""
-    return Image.fromarray(gray, mode="L").convert("RGB")
+GEOMETRIES = ("letterbox", "squash")
+
+
+def fit_geometry(gray: np.ndarray, geometry: str = "letterbox") -> np.ndarray:
+    """The image made square by padding (letterbox, centred) or resizing (squash) to its longest side."""
+    h, w = gray.shape[:2]
+    side = max(h, w)
+    if geometry == "letterbox":
+        out = np.zeros((side, side), dtype=gray.dtype)
+        top, left = (side - h) // 2, (side - w) // 2
+        out[top : top + h, left : left + w] = gray
+        return out
+    if geometry == "squash":
+        return cv2.resize(gray, (side, side), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(f"unknown image geometry {geometry!r}; choose from {GEOMETRIES}")
+
+
+def to_rgb_image(gray: np.ndarray, geometry: str = "letterbox") -> Image.Image:
+    """Grayscale in the given geometry, replicated to 3 channels: both BiomedCLIP and ImageNet ConvNeXt
+    expect RGB input."""
+    return Image.fromarray(fit_geometry(gray, geometry), mode="L").convert("RGB")
 
 
 class HarmonizedImages(Dataset):
@@ -41,9 +66,13 @@ class HarmonizedImages(Dataset):
         frame: pd.DataFrame,
         transform: Callable[[Image.Image], torch.Tensor],
         class_names: Sequence[str] | None = None,
+        geometry: str = "letterbox",
     ) -> None:
+        if geometry not in GEOMETRIES:
+            raise ValueError(f"unknown image geometry {geometry!r}; choose from {GEOMETRIES}")
         self.paths = frame["path"].tolist()
         self.transform = transform
+        self.geometry = geometry
         if class_names is not None and "label" in frame:
             index = {name: i for i, name in enumerate(class_names)}
             unknown = sorted(set(frame["label"]) - set(index))
@@ -57,4 +86,4 @@ class HarmonizedImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(to_rgb_image(load_grayscale_png(self.paths[i]))), self.targets[i]
+        return self.transform(to_rgb_image(load_grayscale_png(self.paths[i]), self.geometry)), self.targets[i]

@@ -4,19 +4,30 @@ A held-out fraction f is approximated by a rational m/k (k <= 20 folds) and take
 scikit-learn's StratifiedGroupKFold(k): every patient lands in exactly one fold and the folds' class mixes
 are balanced, so the union of m folds is a patient-disjoint, stratified f-sized part. Of all m-fold
 combinations the one whose class counts come closest to f times the class totals is kept.
+
+Several splits (``split.repeats`` = K): `holdout` draws K such splits with consecutive seeds; `kfold` makes
+the K folds of one StratifiedGroupKFold the K test parts, so every image is tested exactly once (pooled
+out-of-fold predictions). Split 0 is the `partition` column, split r the `partition_r` column. DVC's
+`foreach` cannot expand an integer, so the training stages loop over the splits themselves
+(`repeat_splits` below) and tag each prediction with its split.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
+
+from breast_density.io import read_csv, write_csv
 
 PARTITIONS = ("train", "val", "test")
 MAX_FOLDS = 20
@@ -89,6 +100,77 @@ def split_partitions(
     check_patient_disjoint(data["patient_id"], partition)
     _check_every_class_everywhere(data, partition, classes)
     return partition
+
+
+def kfold_partitions(
+    data: pd.DataFrame, classes: Sequence[str], folds: int, val_fraction: float, seed: int
+) -> list[np.ndarray]:
+    """`folds` partitions: fold r of one patient-grouped, stratified K-fold is split r's test part, and val
+    is held out of the rest as in split_partitions. The test parts are disjoint and cover every row."""
+    if folds < 2:
+        raise SplitError(f"k-fold needs at least 2 folds (split.repeats), got {folds}")
+    _check_class_sizes(data, classes)
+    labels, groups = data["label"].to_numpy(), data["patient_id"].to_numpy()
+    if len(np.unique(groups)) < folds:
+        raise SplitError(f"only {len(np.unique(groups))} patients: too few for {folds} folds")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        test_parts = [fold for _, fold in splitter.split(np.zeros(len(labels)), labels, groups)]
+    out = []
+    for r, test_rows in enumerate(test_parts):
+        test = np.zeros(len(data), dtype=bool)
+        test[test_rows] = True
+        rest = np.flatnonzero(~test)
+        val = np.zeros(len(data), dtype=bool)
+        val[rest[held_out(labels[rest], groups[rest], val_fraction, seed + r)]] = True
+        partition = np.where(test, "test", np.where(val, "val", "train")).astype(object)
+        check_patient_disjoint(data["patient_id"], partition)
+        _check_every_class_everywhere(data, partition, classes)
+        out.append(partition)
+    return out
+
+
+def partition_column(split: int) -> str:
+    """split.csv column of split `split` (0 is the `partition` column every stage reads)."""
+    return "partition" if split == 0 else f"partition_{split}"
+
+
+def split_count(frame: pd.DataFrame) -> int:
+    """Number of splits in a split table (partition, partition_1, ...)."""
+    count = 1
+    while partition_column(count) in frame.columns:
+        count += 1
+    return count
+
+
+@contextmanager
+def repeat_splits(split_csv: str | Path) -> Iterator[list[tuple[str, Path, Path]]]:
+    """For splits 1..K-1: (name, a split.csv whose `partition` is that split's, a scratch folder).
+
+    A training stage runs its unchanged one-split code on each and tags the predictions with the split name;
+    the scratch folders (models, curves of the extra splits) are removed afterwards.
+    """
+    frame = read_csv(split_csv)
+    with tempfile.TemporaryDirectory(prefix="splits-") as tmp:
+        out = []
+        for r in range(1, split_count(frame)):
+            folder = Path(tmp) / str(r)
+            folder.mkdir()
+            path = folder / "split.csv"
+            write_csv(path, frame.assign(partition=frame[partition_column(r)]))
+            out.append((str(r), path, folder))
+        yield out
+
+
+def add_split_predictions(predictions_csv: str | Path, extra_csv: str | Path, split: str) -> None:
+    """Append one extra split's predictions to a stage's predictions.csv, tagging every row with its split
+    (split 0 = the rows already there)."""
+    main = read_csv(predictions_csv)
+    if "split" not in main.columns:
+        main["split"] = "0"
+    extra = read_csv(extra_csv).assign(split=split)
+    write_csv(predictions_csv, pd.concat([main, extra[main.columns]], ignore_index=True))
 
 
 def _check_class_sizes(data: pd.DataFrame, classes: Sequence[str]) -> None:

@@ -88,3 +88,38 @@ def classification_metrics(actual: Sequence[str], predicted: Sequence[str], clas
 def confusion_counts(actual: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """Counts with actual classes as rows and predictions as columns, in the configured class order."""
     return confusion_matrix(actual, predicted, labels=list(classes))
+
+
+# Density notification rules split BI-RADS into dense (C, D) and non-dense (A, B); only meaningful when the
+# configured classes are exactly the study's four.
+STUDY_CLASSES = ("A", "B", "C", "D")
+DENSE_CLASSES = ("C", "D")
+
+
+def is_study_class_set(classes: Sequence[str]) -> bool:
+    return tuple(classes) == STUDY_CLASSES
+
+
+def dense_vs_nondense(actual: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Sensitivity (dense found dense), specificity (non-dense kept non-dense) and accuracy of C+D vs A+B,
+    derived from 4-class predictions. Undefined rates (no case of a side) are NaN."""
+    a = np.isin(np.asarray(actual, dtype=object), DENSE_CLASSES)
+    p = np.isin(np.asarray(predicted, dtype=object), DENSE_CLASSES)
+    tp, tn = int((a & p).sum()), int((~a & ~p).sum())
+    n_dense, n_nondense = int(a.sum()), int((~a).sum())
+    return {
+        "n": len(a),
+        "n_dense": n_dense,
+        "sensitivity": tp / n_dense if n_dense else float("nan"),
+        "specificity": tn / n_nondense if n_nondense else float("nan"),
+        "accuracy": (tp + tn) / len(a) if len(a) else float("nan"),
+    }
+
+
+def prevalence_weighted_accuracy(per_class: dict, prior: dict[str, float]) -> float:
+    """Accuracy expected where classes occur with `prior` (not the test set's balanced mix): the
+    prior-weighted mean of the per-class recalls. NaN when a prior class has no test case."""
+    total = sum(prior.values())
+    if any(per_class[c]["support"] == 0 for c, w in prior.items() if w > 0):
+        return float("nan")
+    return float(sum(w * per_class[c]["recall"] for c, w in prior.items()) / total)

@@ -1,4 +1,4 @@
-"""Confusion-matrix heatmaps: raw counts beside row-normalised rates (recall on the diagonal)."""
+"""Evaluation figures: confusion heatmaps (counts beside row-normalised rates) and reliability diagrams."""
 
 from __future__ import annotations
 
@@ -45,6 +45,40 @@ def plot_confusion(
         ax.set_ylabel("actual")
         ax.tick_params(axis="y", rotation=0)
     fig.suptitle(title)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_reliability(levels: dict[str, dict], title: str, path: str | Path) -> None:
+    """Reliability diagram: per confidence bin, accuracy against mean confidence, one line per level.
+
+    `levels` maps a level name ("image", "exam") to calibration_summary's ``bins`` plus its ``ece``/``brier``;
+    bar heights below show how many cases each bin holds.
+    """
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5.2, 6.2), height_ratios=(3, 1), sharex=True, constrained_layout=True
+    )
+    top.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    width = None
+    for i, (name, cal) in enumerate(levels.items()):
+        bins = cal["bins"]
+        width = width or 1.0 / len(bins["lower"])
+        filled = [j for j, c in enumerate(bins["count"]) if c]
+        conf = [bins["confidence"][j] for j in filled]
+        acc = [bins["accuracy"][j] for j in filled]
+        top.plot(conf, acc, marker="o", label=f"{name}: ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}")
+        offset = (i - (len(levels) - 1) / 2) * width / (len(levels) + 1)
+        lefts = np.asarray(bins["lower"]) + width / 2 + offset
+        bottom.bar(lefts, bins["count"], width=width / (len(levels) + 1), label=name)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy in bin")
+    top.legend(loc="lower right", fontsize=8)
+    top.set_title(title, fontsize=10)
+    bottom.set_xlabel("confidence (probability of the predicted class)")
+    bottom.set_ylabel("cases")
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

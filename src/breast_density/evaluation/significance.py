@@ -1,15 +1,13 @@
-"""Exact McNemar tests between models on the images they were all tested on.
+"""Exact McNemar tests between arms and the Holm correction for testing several pairs.
 
-Caveat carried into the results table: McNemar treats the paired images as independent; views of one exam are
-not, so the p-values are optimistic when several views per exam are in the test split.
+The primary test pairs *exams* (exam-level predictions): an exam's views are one case, and McNemar assumes
+independent pairs. The per-image test is kept as a labelled secondary figure; it treats correlated views as
+independent, so its p-values are optimistic.
 """
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
-import pandas as pd
 from statsmodels.stats.contingency_tables import mcnemar
 
 
@@ -34,17 +32,12 @@ def exact_mcnemar(first_correct: np.ndarray, second_correct: np.ndarray) -> dict
     }
 
 
-def pairwise_mcnemar(predictions: dict[str, pd.DataFrame]) -> dict[str, dict]:
-    """``{"<a>_vs_<b>": exact_mcnemar(...)}`` for every pair, on the image_ids both models predicted.
-
-    Each frame needs image_id, actual and predicted columns; frames are restricted to the shared images so
-    every pair is compared on identical data.
-    """
-    shared = set.intersection(*(set(df["image_id"]) for df in predictions.values()))
-    if not shared:
-        raise ValueError("the models share no test images; McNemar needs paired predictions")
-    correct = {}
-    for name, df in predictions.items():
-        rows = df[df["image_id"].isin(shared)].set_index("image_id").sort_index()
-        correct[name] = (rows["actual"] == rows["predicted"]).to_numpy()
-    return {f"{a}_vs_{b}": exact_mcnemar(correct[a], correct[b]) for a, b in combinations(predictions, 2)}
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm step-down adjusted p-values (family-wise error control over all the given tests)."""
+    names = sorted(p_values, key=lambda k: p_values[k])
+    m = len(names)
+    adjusted, running = {}, 0.0
+    for rank, name in enumerate(names):
+        running = max(running, min(1.0, (m - rank) * p_values[name]))
+        adjusted[name] = running
+    return {name: adjusted[name] for name in p_values}

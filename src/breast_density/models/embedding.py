@@ -19,10 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def image_loader(
-    bundle: ClipBundle, frame: pd.DataFrame, batch_size: int, workers: int, device
+    bundle: ClipBundle,
+    frame: pd.DataFrame,
+    batch_size: int,
+    workers: int,
+    device,
+    geometry: str = "letterbox",
 ) -> DataLoader:
     """Images of `frame` (column `path`) through the model's own preprocessing, in frame order."""
-    dataset = HarmonizedImages(frame, transform=bundle.preprocess)
+    dataset = HarmonizedImages(frame, transform=bundle.preprocess, geometry=geometry)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -42,12 +47,13 @@ def embed_images(
     workers: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    geometry: str = "letterbox",
 ) -> np.ndarray:
-    """N x D float32 L2-normalised image embeddings, rows in `frame` order."""
+    """N x D float32 L2-normalised image embeddings, rows in `frame` order (`geometry`: see data.datasets)."""
     device = torch.device(device)
     if frame.empty:
         return np.zeros((0, bundle.embed_dim), dtype=np.float32)
-    loader = image_loader(bundle, frame, batch_size, workers, device)
+    loader = image_loader(bundle, frame, batch_size, workers, device, geometry)
     chunks = []
     for images, _ in tqdm(loader, desc="embed images", unit="batch", disable=not progress):
         images = images.to(device, non_blocking=True)

@@ -42,7 +42,9 @@ def run(
     bundle = load_clip(cfg.model, pretrained=cfg.pretrained, revision=cfg.revision, device=device)
     to_channels_last(bundle.model, device)
     start = time.perf_counter()
-    images = embed_images(bundle, frame, batch_size=cfg.batch_size, workers=cfg.workers, device=device)
+    images = embed_images(
+        bundle, frame, batch_size=cfg.batch_size, workers=cfg.workers, device=device, geometry=params.geometry
+    )
     seconds = time.perf_counter() - start
     prompts = class_prompts(params.classes, params.zeroshot.templates)
     texts = class_text_embeddings(bundle, prompts, device)

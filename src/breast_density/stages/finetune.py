@@ -21,6 +21,7 @@ import torch
 
 from breast_density import paths
 from breast_density.data.datasets import HarmonizedImages
+from breast_density.data.split import add_split_predictions, repeat_splits
 from breast_density.io import atomic_path, read_csv, reset_dir, write_csv, write_text
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
@@ -99,9 +100,10 @@ def run(
     model = create_convnext(cfg.arch, len(class_names), pretrained=cfg.pretrained, checkpoint=cfg.checkpoint)
     data_config = model_data_config(model, cfg.img_size)
     norm = (cfg.img_size, data_config["mean"], data_config["std"], data_config["interpolation"])
-    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names)
-    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names)
-    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names)
+    geometry = params.geometry
+    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names, geometry)
+    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names, geometry)
+    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names, geometry)
 
     settings = TrainSettings(
         lr=cfg.lr,
@@ -141,6 +143,7 @@ def run(
         "kind": "finetune",
         "arch": cfg.arch,
         "img_size": cfg.img_size,
+        "geometry": params.geometry,
         "class_names": class_names,
         "data_config": data_config,
         "harmonize": {
@@ -178,15 +181,32 @@ def run(
 
 def main() -> None:
     params = stage_setup("finetune")
+    split_csv = paths.stage_dir("split") / "split.csv"
+    predictions_csv = paths.stage_dir("finetune") / "predictions.csv"
     run(
         params,
-        split_csv=paths.stage_dir("split") / "split.csv",
+        split_csv=split_csv,
         harmonize_dir=paths.stage_dir("harmonize"),
         model_dir=paths.model_dir("finetune"),
-        predictions_csv=paths.stage_dir("finetune") / "predictions.csv",
+        predictions_csv=predictions_csv,
         live_dir=paths.live_dir("finetune"),
         resume_dir=paths.resume_dir("finetune"),
     )
+    # Repeated splits (split.repeats > 1): the same training per extra split, predictions tagged with the
+    # split; the model bundle and curves kept are split 0's.
+    with repeat_splits(split_csv) as extra:
+        for name, split_r, scratch in extra:
+            extra_csv = scratch / "predictions.csv"
+            run(
+                params,
+                split_r,
+                paths.stage_dir("harmonize"),
+                scratch / "model",
+                extra_csv,
+                None,
+                scratch / "resume",
+            )
+            add_split_predictions(predictions_csv, extra_csv, name)
 
 
 if __name__ == "__main__":

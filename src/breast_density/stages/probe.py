@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from breast_density import paths
+from breast_density.data.split import add_split_predictions, repeat_splits
 from breast_density.io import reset_dir, write_csv
 from breast_density.models.embedding_files import load_embeddings, read_split, rows_for
 from breast_density.models.prediction_frame import prediction_frame
@@ -101,14 +102,30 @@ def run(
 
 def main() -> None:
     params = stage_setup("probe")
+    split_csv = paths.stage_dir("split") / "split.csv"
     run(
         params,
         embed_dir=paths.stage_dir("embed"),
-        split_csv=paths.stage_dir("split") / "split.csv",
+        split_csv=split_csv,
         out_dir=paths.stage_dir("probe"),
         model_dir=paths.model_dir("probe"),
         live_dir=paths.live_dir("probe"),
     )
+    # Repeated splits (split.repeats > 1): the same training per extra split, predictions tagged with the
+    # split; the model and curves kept are split 0's.
+    with repeat_splits(split_csv) as extra:
+        for name, split_r, scratch in extra:
+            run(
+                params,
+                paths.stage_dir("embed"),
+                split_r,
+                scratch / "out",
+                scratch / "model",
+                scratch / "live",
+            )
+            add_split_predictions(
+                paths.stage_dir("probe") / "predictions.csv", scratch / "out/predictions.csv", name
+            )
 
 
 if __name__ == "__main__":
