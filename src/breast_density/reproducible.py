@@ -23,6 +23,9 @@ import numpy as np
 # Matplotlib writes its version into every PNG ("Software" text chunk): a library upgrade alone would change
 # the bytes of an unchanged figure. Pass as savefig(..., metadata=PNG_METADATA).
 PNG_METADATA: dict[str, None] = {"Software": None}
+# pydicom writes its own version as a file's ImplementationVersionName ("PYDICOM 3.0.2") unless one is set:
+# a pydicom upgrade alone would change every DICOM the pipeline writes.
+DICOM_IMPLEMENTATION_VERSION = "BREAST_DENSITY"
 # cv2.imencode(".png", image, PNG_PARAMS): zlib level and strategy pinned instead of OpenCV's build default.
 PNG_PARAMS: list[int] = [
     cv2.IMWRITE_PNG_COMPRESSION, 6, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT

@@ -186,6 +186,7 @@ def write_dicom(
     ds.file_meta.MediaStorageSOPInstanceUID = header.sop_uid
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta.ImplementationVersionName = rp.DICOM_IMPLEMENTATION_VERSION  # not pydicom's version
 
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "", ""]
