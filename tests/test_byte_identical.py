@@ -1,9 +1,10 @@
 """The data stages write the same bytes on any x86-64 CPU.
 
-numpy and OpenCV pick SIMD kernels when a process starts; NPY_DISABLE_CPU_FEATURES and OPENCV_CPU_DISABLE
-make them pick the baseline ones, which is what an older or different CPU would run. Each check runs the same
-work twice in fresh processes, once as this machine runs it and once as such an "other CPU" (also with one
-BLAS/OpenMP thread, another worker count and another hash seed), and compares the bytes of every file written.
+numpy, OpenCV and glibc's libm pick SIMD kernels when a process starts; NPY_DISABLE_CPU_FEATURES,
+OPENCV_CPU_DISABLE and GLIBC_TUNABLES make them pick the baseline ones, which is what another CPU would run.
+Each check runs the same work twice in fresh processes, once as this machine runs it and once as such an
+"other CPU" (also with one BLAS/OpenMP thread, another worker count and another hash seed), and compares the
+bytes of every file written.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def _other_cpu_env() -> dict[str, str]:
     return {
         "NPY_DISABLE_CPU_FEATURES": " ".join(numpy_off),
         "OPENCV_CPU_DISABLE": ",".join(opencv_off),
+        # glibc's libm (exp, pow, sin, ... under numpy's float64 loops and OpenCV's kernels) has FMA/AVX2
+        # variants that differ in the last bit too; unknown names are ignored on other glibc versions.
+        "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-AVX",
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "PYTHONHASHSEED": "12345",
