@@ -19,6 +19,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydicom.encaps import encapsulate, generate_frames
 
 # Matplotlib writes its version into every PNG ("Software" text chunk): a library upgrade alone would change
 # the bytes of an unchanged figure. Pass as savefig(..., metadata=PNG_METADATA).
@@ -26,10 +27,30 @@ PNG_METADATA: dict[str, None] = {"Software": None}
 # pydicom writes its own version as a file's ImplementationVersionName ("PYDICOM 3.0.2") unless one is set:
 # a pydicom upgrade alone would change every DICOM the pipeline writes.
 DICOM_IMPLEMENTATION_VERSION = "BREAST_DENSITY"
+_J2K_SOC, _J2K_SOT, _J2K_COM = b"\xff\x4f", b"\xff\x90", b"\xff\x64"  # JPEG 2000 codestream markers
 # cv2.imencode(".png", image, PNG_PARAMS): zlib level and strategy pinned instead of OpenCV's build default.
 PNG_PARAMS: list[int] = [
     cv2.IMWRITE_PNG_COMPRESSION, 6, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT
 ]  # fmt: skip
+
+
+def without_j2k_comments(pixel_data: bytes) -> bytes:
+    """Encapsulated single-frame JPEG 2000 *Pixel Data* without the codestream's COM segments.
+
+    OpenJPEG writes "Created by OpenJPEG version X" into every codestream it makes; the pixels do not need it.
+    """
+    frame = next(generate_frames(pixel_data, number_of_frames=1))
+    if frame[:2] != _J2K_SOC:
+        raise ValueError("not a JPEG 2000 codestream (no SOC marker)")
+    kept, pos = [frame[:2]], 2
+    # Main-header segments: marker (2 bytes), length (2 bytes, counting itself), body; up to the first SOT.
+    while pos + 4 <= len(frame) and frame[pos : pos + 2] != _J2K_SOT:
+        end = pos + 2 + int.from_bytes(frame[pos + 2 : pos + 4], "big")
+        if frame[pos : pos + 2] != _J2K_COM:
+            kept.append(frame[pos:end])
+        pos = end
+    kept.append(frame[pos:])
+    return encapsulate([b"".join(kept)])
 
 
 def rounded(func: Callable[..., Any], *args: Any, **kwargs: Any) -> np.ndarray:

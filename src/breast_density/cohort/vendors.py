@@ -254,5 +254,7 @@ def write_dicom(
         ds.PixelData = stored.tobytes()
     else:
         ds.compress(vendor.transfer_syntax, stored, generate_instance_uid=False)
+        if vendor.transfer_syntax == JPEG2000Lossless:  # drop the encoder's version comment
+            ds.PixelData = rp.without_j2k_comments(ds.PixelData)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
