@@ -17,9 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 import yaml
+from pydicom.pixels import pixel_array
+from pydicom.uid import JPEG2000Lossless
+
+from breast_density.cohort.vendors import VENDORS, DicomHeader, write_dicom
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,3 +190,15 @@ def _assert_short_floats(node: object, where: str) -> None:
             _assert_short_floats(item, where)
     elif isinstance(node, float):
         assert len(repr(node).split(".")[-1].split("e")[0]) <= 6, f"{where} = {node!r} is not rounded"
+
+
+def test_j2k_comment_removal_keeps_the_pixels(tmp_path: Path) -> None:
+    vendor = next(v for v in VENDORS if v.transfer_syntax == JPEG2000Lossless)
+    stored = np.random.default_rng(0).integers(0, 2**vendor.bits_stored, (40, 32), dtype=np.uint16)
+    header = DicomHeader(
+        "P1", "DOE^JANE", "19600101", "20200101", "101010", "A1", "1.2", "1.3", "1.4", "L", "CC", 1,
+        60, 50, 100, 28,
+    )  # fmt: skip
+    write_dicom(tmp_path / "x.dcm", stored, (100.0, 200.0), vendor, header, 0.1)
+    assert b"OpenJPEG" not in (tmp_path / "x.dcm").read_bytes()
+    assert np.array_equal(pixel_array(tmp_path / "x.dcm"), stored)
