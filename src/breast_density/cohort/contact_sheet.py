@@ -19,6 +19,7 @@ import pandas as pd
 import pydicom
 from pydicom.pixels import apply_voi_lut
 
+from breast_density import reproducible
 from breast_density.cohort.generate import DENSITIES, DENSITY_LABELS, VIEWS
 from breast_density.cohort.vendors import VENDOR_NAMES
 from breast_density.io import atomic_path, read_csv
@@ -106,7 +107,7 @@ def contact_sheet(
     )
     fig.subplots_adjust(left=0.075, right=0.995, top=0.90, bottom=0.06, wspace=0.04, hspace=0.22)
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", metadata=reproducible.PNG_METADATA)  # no library version
     plt.close(fig)
 
 

@@ -2,7 +2,9 @@
 
 Images are rendered in a vendor-neutral *presentation* space (float32 in [0, 1], dense tissue bright, air 0);
 vendors.py turns them into stored DICOM values. Everything is vectorised numpy/OpenCV; textures are power-law
-(1/f^beta) fields, the standard model of mammographic anatomical noise (beta ~ 3).
+(1/f^beta) fields, the standard model of mammographic anatomical noise (beta ~ 3). Transcendental functions
+and OpenCV filters go through breast_density.reproducible (float64, then rounded to float32), so the stored
+pixels do not depend on which SIMD kernels the CPU selects.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+
+from breast_density import reproducible as rp
 
 # BI-RADS density A..D: fibroglandular area fraction (mean, sd) of a truncated normal. Adjacent classes
 # overlap by design, as in real reading, so the task is learnable but not trivial.
@@ -77,7 +81,7 @@ def _amplitude(shape: tuple[int, int], beta: float, f0: float) -> np.ndarray:
     fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
     f2 = fx * fx + fy * fy + np.float32(f0 * f0)
     f2[0, 0] = np.inf  # no DC: the mean is set by the caller
-    amp = f2 ** np.float32(-beta / 4)
+    amp = rp.power(f2, -beta / 4)
     amp.flags.writeable = False  # shared between calls
     return amp
 
@@ -89,7 +93,7 @@ def _noise(rng: np.random.Generator, shape: tuple[int, int], beta: float, f0: fl
     small = (max(8, round(h * k)), max(8, round(w * k)))
     field = power_law_noise(rng, small, beta, f0)
     if small != shape:
-        field = cv2.resize(field, (w, h), interpolation=cv2.INTER_CUBIC)
+        field = rp.rounded(cv2.resize, field, (w, h), interpolation=cv2.INTER_CUBIC)
     return field
 
 
@@ -99,12 +103,15 @@ def _radial_strands(
     """Streaks converging on the nipple (ducts, Cooper's ligaments): noise stretched along the radius."""
     h, w = shape
     polar = power_law_noise(rng, (64, 256), beta=2.2)  # rows: radius, cols: angle
-    polar = cv2.resize(polar, (256, 256), interpolation=cv2.INTER_CUBIC)
+    polar = rp.rounded(cv2.resize, polar, (256, 256), interpolation=cv2.INTER_CUBIC)
     dy = np.arange(h, dtype=np.float32)[:, None] - np.float32(nipple[0])
     dx = np.arange(w, dtype=np.float32)[None, :] - np.float32(nipple[1])
     r = np.sqrt(dx * dx + dy * dy) * np.float32(255 / np.hypot(h, w))
-    theta = (np.arctan2(dy, dx) + np.float32(np.pi)) * np.float32(255 / (2 * np.pi))
-    return cv2.remap(polar, theta, r, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    theta = (rp.arctan2(dy, dx) + np.float32(np.pi)) * np.float32(255 / (2 * np.pi))
+    # Maps as keywords stay float32 (OpenCV requires it; it quantises them to 1/32 pixel the same everywhere).
+    return rp.rounded(
+        cv2.remap, polar, map1=theta, map2=r, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def render_view(
@@ -144,10 +151,10 @@ def render_view(
         lower = a * np.sqrt(np.clip(1 - ((yy - np.float32(cy)) / np.float32(b)) ** 2, 0, None))
         extent = np.where(yy < cy, upper, lower)
     u, v = xx / np.float32(a), (yy - np.float32(cy)) / np.float32(b)
-    theta = np.arctan2(v, u)
+    theta = rp.arctan2(v, u)
     wobble = np.zeros_like(theta)
     for k in range(2, 6):
-        wobble += np.float32(shape_rng.normal(0, 0.03 / k**0.5)) * np.cos(
+        wobble += np.float32(shape_rng.normal(0, 0.03 / k**0.5)) * rp.cos(
             k * theta + shape_rng.uniform(0, 6.3)
         )
     mask = xx < extent * (1 + wobble)
@@ -168,7 +175,7 @@ def render_view(
     if view == "MLO":
         pw = axilla * shape_rng.uniform(0.75, 1.0)
         ph = h * shape_rng.uniform(0.35, 0.55)
-        pectoral = (xx / np.float32(pw)) + (yy / np.float32(ph)) ** 1.3 < 1
+        pectoral = (xx / np.float32(pw)) + rp.power(yy / np.float32(ph), 1.3) < 1
         pectoral &= mask
 
     # Fibroglandular tissue: power-law field + a prior centred behind the nipple, away from the subcutaneous
@@ -176,8 +183,8 @@ def render_view(
     beta, f0 = _TEXTURE[density]
     blobs = _noise(rng, shape, beta, f0)
     strands = _radial_strands(rng, shape, (nipple_y, nipple_x))
-    prior = np.exp(-(v**2) / 0.45 - ((u - 0.45) ** 2) / 0.22)
-    fat_layer = np.exp(-depth_mm / 6.0)
+    prior = rp.exp(-(v**2) / 0.45 - ((u - 0.45) ** 2) / 0.22)
+    fat_layer = rp.exp(-depth_mm / 6.0)
     field = blobs + 0.35 * strands + 2.2 * prior - 2.0 * fat_layer
     breast = mask & ~pectoral
     if not breast.any():
@@ -192,10 +199,10 @@ def render_view(
     tissue += gland * (GLAND - FAT + 0.05 * blobs + 0.05 * background)
     if view == "MLO":
         muscle = MUSCLE + 0.03 * _noise(rng, shape, 2.5)
-        edge = cv2.GaussianBlur(pectoral.astype(np.float32), (0, 0), max(0.7, 1.0 / pixel_mm))
+        edge = rp.rounded(cv2.GaussianBlur, pectoral.astype(np.float32), (0, 0), max(0.7, 1.0 / pixel_mm))
         tissue = tissue * (1 - edge) + muscle * edge
-    thickness = 0.45 + 0.55 * (1 - np.exp(-depth_mm / 9.0))
-    skin = np.exp(-depth_mm / 0.8) * np.float32(SKIN_BOOST)
+    thickness = 0.45 + 0.55 * (1 - rp.exp(-depth_mm / 9.0))
+    skin = rp.exp(-depth_mm / 0.8) * np.float32(SKIN_BOOST)
     image = np.where(mask, tissue * thickness + skin, 0.0).astype(np.float32)
     image = np.clip(image, 0.0, 1.0)
 
@@ -214,11 +221,11 @@ def _soft_threshold(
     lo, hi = float(values.min()) - 5 * softness, float(values.max()) + 5 * softness
     for _ in range(30):
         mid = 0.5 * (lo + hi)
-        if np.mean(1 / (1 + np.exp(-(values - mid) / softness))) > fraction:
+        if np.mean(1 / (1 + rp.exp(-(values - mid) / softness))) > fraction:
             lo = mid
         else:
             hi = mid
-    gland = 1 / (1 + np.exp(-(field - np.float32(0.5 * (lo + hi))) / np.float32(softness)))
+    gland = 1 / (1 + rp.exp(-(field - np.float32(0.5 * (lo + hi))) / np.float32(softness)))
     return gland.astype(np.float32) * inside
 
 

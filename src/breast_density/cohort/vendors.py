@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from pydicom.uid import (
     JPEG2000Lossless,
     RLELossless,
 )
+
+from breast_density import reproducible as rp
 
 # The JPEG 2000 encoder logs every tile at INFO: one line per image would drown the stage's log.
 logging.getLogger("openjpeg").setLevel(logging.WARNING)
@@ -90,7 +93,7 @@ def to_stored(
     spacing = vendor.spacing(scale)
     sigma_px = vendor.blur_mm / spacing
     if sigma_px > 0.3:
-        image = cv2.GaussianBlur(image, (0, 0), sigma_px)
+        image = rp.rounded(cv2.GaussianBlur, image, (0, 0), sigma_px)  # CPU-independent (reproducible.py)
     # Quantum noise grows with the signal's square root; a floor keeps air from being noiseless.
     noisy = image + vendor.noise * np.sqrt(image + 0.02) * rng.standard_normal(image.shape, dtype=np.float32)
     stored = _transfer(np.clip(noisy, 0.0, 1.0), vendor)
@@ -104,12 +107,14 @@ def to_stored(
 
 
 def _transfer(p: np.ndarray, vendor: VendorProfile) -> np.ndarray:
+    # log1p and power through reproducible.py: their SIMD kernels differ by CPU in the last bit, which would
+    # flip the rounding of some stored values.
     top = 2**vendor.bits_stored - 1
     if vendor.transfer == "linear":
         return 0.03 * top + 0.9 * top * p
     if vendor.transfer == "log":
-        return top * np.log1p(25 * p) / np.log1p(25)
-    return top * p**0.6
+        return top * rp.log1p(25 * p) / math.log1p(25)
+    return top * rp.power(p, 0.6)
 
 
 def vendor_window(rng: np.random.Generator, vendor: VendorProfile) -> tuple[float, float]:
@@ -181,6 +186,7 @@ def write_dicom(
     ds.file_meta.MediaStorageSOPInstanceUID = header.sop_uid
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta.ImplementationVersionName = rp.DICOM_IMPLEMENTATION_VERSION  # not pydicom's version
 
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "", ""]
@@ -248,5 +254,7 @@ def write_dicom(
         ds.PixelData = stored.tobytes()
     else:
         ds.compress(vendor.transfer_syntax, stored, generate_instance_uid=False)
+        if vendor.transfer_syntax == JPEG2000Lossless:  # drop the encoder's version comment
+            ds.PixelData = rp.without_j2k_comments(ds.PixelData)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from breast_density import reproducible
 from breast_density.imaging.decode import ImageReadError
 from breast_density.imaging.harmonize import (
     breast_histogram,
@@ -138,7 +139,7 @@ def harmonize_task(task: ImageTask) -> ImageResult:
         )
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
-    ok, encoded = cv2.imencode(".png", result.image)
+    ok, encoded = cv2.imencode(".png", result.image, reproducible.PNG_PARAMS)  # pinned encoder settings
     if not ok:
         return ImageResult(task=task, error="PNG encoding failed", seconds=time.perf_counter() - start)
     out_path = config.out_dir / f"{task.image_id}.png"

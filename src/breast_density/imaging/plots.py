@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from breast_density import reproducible
 from breast_density.imaging.harmonize import (
     BINS,
     Harmonized,
@@ -82,7 +83,7 @@ def harmonize_examples_figure(
     fig.suptitle("Inter-vendor harmonisation: breast crop, canonical side, histogram match", fontsize=11)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+        fig.savefig(tmp, format="png", dpi=90, metadata=reproducible.PNG_METADATA)  # no library version
     plt.close(fig)
 
 

@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
+from breast_density import reproducible
 from breast_density.imaging.decode import is_raster, open_dicom
 from breast_density.ingest.deid import scrub_report
 from breast_density.io import atomic_path
@@ -196,6 +197,7 @@ def deidentified_dataset(src: Dataset, task: CopyTask) -> Dataset:
     meta.TransferSyntaxUID = src.file_meta.TransferSyntaxUID
     meta.MediaStorageSOPClassUID = src.get("SOPClassUID", src.file_meta.get("MediaStorageSOPClassUID", ""))
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    meta.ImplementationVersionName = reproducible.DICOM_IMPLEMENTATION_VERSION  # not pydicom's version
     out.file_meta = meta
     return out
 
