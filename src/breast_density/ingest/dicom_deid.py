@@ -287,7 +287,7 @@ def _write_png(source: str | Path, target: Path) -> None:
         raise ValueError(f"cannot decode this {Path(source).suffix} file")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"unsupported pixel type {img.dtype} (expected 8 or 16 bit)")
-    ok, encoded = cv2.imencode(".png", img)
+    ok, encoded = cv2.imencode(".png", img, reproducible.PNG_PARAMS)
     if not ok:
         raise ValueError("PNG encoder failed")
     target.write_bytes(encoded.tobytes())
