@@ -38,8 +38,8 @@ def embed_images(
     bundle: ClipBundle,
     frame: pd.DataFrame,
     *,
-    batch_size: int = 32,
-    workers: int = 0,
+    batch_size: int,
+    workers: int,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> np.ndarray:
