@@ -26,8 +26,21 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-# Prediction stages evaluated, in table order, with the method shown in tables and plots.
-MODELS = {"zeroshot": "Zero-shot", "probe": "Linear probe", "finetune": "Fine-tuned"}
+# Arms evaluated, in table order, with the method shown in tables and plots. An arm is data: its predictions
+# file comes from `arm_predictions()`; one whose upstream stage was skipped (no report text to adapt on)
+# has no file and is left out of the report.
+MODELS = {
+    "zeroshot": "Zero-shot",
+    "probe": "Linear probe",
+    "adapted_zeroshot": "Adapted zero-shot",
+    "adapted_probe": "Adapted linear probe",
+    "finetune": "Fine-tuned",
+}
+ADAPTED_NOTE = (
+    "- Adapted zero-shot and adapted linear probe: the same CLIP after contrastive adaptation on the train "
+    "split's image-report pairs (stage adapt). Weakly supervised by the site's reports, so 'adapted "
+    "zero-shot' is not zero-shot in the study's sense; it is scored on the test split only."
+)
 TEST = "test"
 WHOLE = "zeroshot_all"  # zero-shot needs no training data, so the study also scores it on every image
 
@@ -49,17 +62,43 @@ def default_outputs() -> EvaluateOutputs:
     )
 
 
+def arm_predictions() -> dict[str, Path]:
+    """arm -> predictions.csv of the stage that makes it (the CLIP arms per variant, see dvc.yaml)."""
+    return {
+        "zeroshot": paths.stage_dir("zeroshot") / "base" / "predictions.csv",
+        "probe": paths.stage_dir("probe") / "base" / "predictions.csv",
+        "adapted_zeroshot": paths.stage_dir("zeroshot") / "adapted" / "predictions.csv",
+        "adapted_probe": paths.stage_dir("probe") / "adapted" / "predictions.csv",
+        "finetune": paths.stage_dir("finetune") / "predictions.csv",
+    }
+
+
 def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) -> dict:
-    """Evaluate every model in `predictions` (stage name -> predictions.csv); returns the metrics written."""
+    """Evaluate every arm in `predictions` (arm -> predictions.csv); returns the metrics written.
+
+    An adapted arm without a predictions file (its stages were skipped) is left out; any other missing file
+    is an error naming the stage to run.
+    """
     classes = params.class_names
     cfg = params.evaluate
+    absent = [m for m, p in predictions.items() if m.startswith("adapted_") and not Path(p).is_file()]
+    for arm in absent:
+        log.warning("arm %s skipped: %s does not exist (no report text to adapt on)", arm, predictions[arm])
+    predictions = {m: p for m, p in predictions.items() if m not in absent}
     frames = {m: load_predictions(p, classes, m) for m, p in predictions.items()}
     check_same_truth(frames, predictions)
     sections: dict[str, pd.DataFrame] = {
         m: partition_rows(df, TEST, predictions[m]) for m, df in frames.items()
     }
     clip, convnext = backbone_name(params.embed.model), backbone_name(params.finetune.arch)
-    backbones = {"zeroshot": clip, "probe": clip, "finetune": convnext}
+    adapted = f"{clip}, adapted"
+    backbones = {
+        "zeroshot": clip,
+        "probe": clip,
+        "finetune": convnext,
+        "adapted_zeroshot": adapted,
+        "adapted_probe": adapted,
+    }
     rows = [Row(m, MODELS.get(m, m), backbones.get(m, "?"), "test split") for m in sections]
     if "zeroshot" in frames:
         sections[WHOLE] = frames["zeroshot"]
@@ -115,6 +154,8 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
         finetune_pretrained=params.finetune.pretrained,
         finetune_checkpoint=params.finetune.checkpoint,
     )
+    if any(m.startswith("adapted_") for m in frames):
+        context = [*context, ADAPTED_NOTE]
     markdown = render_results(
         report,
         rows,
@@ -132,8 +173,7 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
 
 def main() -> None:
     params = stage_setup("evaluate")
-    predictions = {m: paths.stage_dir(m) / "predictions.csv" for m in MODELS}
-    run(params, predictions, default_outputs())
+    run(params, arm_predictions(), default_outputs())
 
 
 if __name__ == "__main__":
