@@ -189,7 +189,7 @@ class AdaptParams(_Section):
     batch_size: int = 64
     max_epochs: int = 30
     patience: int = 5  # epochs without improvement of the monitored value before stopping
-    monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_loss"
+    monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
 
