@@ -107,12 +107,9 @@ def set_trainable(model: nn.Module, settings: AdaptSettings) -> int:
 
 
 def _optimizer(model: nn.Module, settings: AdaptSettings) -> torch.optim.Optimizer:
-    # As open_clip trains: no weight decay on gains, biases, embeddings' scalars or the temperature.
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            plain = p.ndim < 2 or "logit_scale" in name or "bn" in name or "ln" in name or "bias" in name
-            (no_decay if plain else decay).append(p)
+    # As open_clip trains: no weight decay on gains, biases and the temperature (every tensor below 2-D).
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [
         {"params": no_decay, "weight_decay": 0.0},
         {"params": decay, "weight_decay": settings.weight_decay},
