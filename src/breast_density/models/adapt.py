@@ -269,12 +269,14 @@ def adapt_clip(
             if after_epoch is not None:
                 after_epoch(epoch)
     result.finish(stopper)
+    if result.best_epoch:  # the val loss itself, also when accuracy was the monitor (stored negated)
+        result.best_val_loss = result.history[result.best_epoch - 1]["val/loss"]
     if stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)
     result.model = model.eval()
     curves.close(result.summary())
     log.info(
-        "adaptation done: %d epochs, best epoch %d (%s %.4f)%s",
+        "adaptation done: %d epochs, best epoch %d by %s (val loss %.4f)%s",
         result.epochs_run, result.best_epoch, settings.monitor, result.best_val_loss,
         ", stopped early" if result.stopped_early else "",
     )  # fmt: skip
