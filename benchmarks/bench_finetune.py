@@ -127,7 +127,9 @@ def main() -> None:
             batch_size=args.batch_size,
             max_epochs=args.epochs,
             patience=args.epochs + 1,
+            lr_schedule="constant",
             workers=args.workers,
+            seed=0,
         )
         result = fit(model, train_set, val_set, settings, device=device)
     # Separate model instance for the bare path, so neither measurement inherits the other's state.

@@ -40,3 +40,22 @@ def make_split(root: Path, per_class: int = 6, size: int = 48, seed: int = 0) ->
     split = root / "split.csv"
     pd.DataFrame(rows).to_csv(split, index=False)
     return split
+
+
+DESCRIPTIONS = {"A": "almost entirely fatty", "B": "scattered fibroglandular", "C": "heterogeneously dense",
+                "D": "extremely dense"}  # fmt: skip
+
+
+def make_reports(split_csv: Path, out: Path) -> Path:
+    """The translate stage's reports.csv for the exams of `split_csv`: English findings naming the class."""
+    split = pd.read_csv(split_csv, dtype=str).drop_duplicates("exam_id")
+    text = [
+        f"Patient: [NOMBRE].\nINDICATION: screening.\nFINDINGS: {DESCRIPTIONS[label]} breasts. No nodules.\n"
+        "CONCLUSION: BI-RADS 1."
+        for label in split["label"]
+    ]
+    reports = pd.DataFrame(
+        {"exam_id": split["exam_id"], "patient_id": split["patient_id"], "text_es": "", "text_en": text}
+    )
+    reports.assign(given_label="").to_csv(out, index=False)
+    return out

@@ -21,6 +21,8 @@ from breast_density.models.embedding import class_text_embeddings, embed_images,
 from breast_density.params import read_yaml_mapping
 from clip_fixtures import make_split
 
+LOADER = {"batch_size": 32, "workers": 0, "progress": False}
+
 
 @pytest.fixture
 def demo():
@@ -65,8 +67,8 @@ def test_demo_weights_follow_the_seed():
 
 def test_image_embeddings_are_unit_norm_and_independent_of_batching(demo, tmp_path):
     frame = pd.read_csv(make_split(tmp_path, per_class=3))
-    batched = embed_images(demo, frame, batch_size=5, progress=False)
-    single = embed_images(demo, frame, batch_size=1, progress=False)
+    batched = embed_images(demo, frame, batch_size=5, workers=0, progress=False)
+    single = embed_images(demo, frame, batch_size=1, workers=0, progress=False)
     assert batched.shape == (12, 64) and batched.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(batched, single, atol=1e-5)
@@ -98,7 +100,7 @@ def test_local_folder_loads_its_weights_exactly(demo, tmp_path, no_network):
     assert not loaded.untrained
     frame = pd.read_csv(make_split(tmp_path / "data", per_class=1))
     np.testing.assert_allclose(
-        embed_images(loaded, frame, progress=False), embed_images(demo, frame, progress=False), atol=1e-6
+        embed_images(loaded, frame, **LOADER), embed_images(demo, frame, **LOADER), atol=1e-6
     )
     assert not no_network
 
@@ -241,10 +243,10 @@ def test_biomedclip_shaped_folder_loads_offline_with_its_tokenizer(monkeypatch, 
 def test_gpu_embeddings_match_cpu_within_bf16_precision(tmp_path):
     frame = pd.read_csv(make_split(tmp_path, per_class=2))
     torch.manual_seed(0)
-    cpu = embed_images(load_clip("demo-tiny-clip"), frame, progress=False)
+    cpu = embed_images(load_clip("demo-tiny-clip"), frame, **LOADER)
     torch.manual_seed(0)
     gpu_bundle = load_clip("demo-tiny-clip", device="cuda")
-    gpu = embed_images(gpu_bundle, frame, device="cuda", progress=False)
+    gpu = embed_images(gpu_bundle, frame, device="cuda", **LOADER)
     assert gpu.dtype == np.float32
     cosine = (cpu * gpu).sum(axis=1)
     assert cosine.min() > 0.99

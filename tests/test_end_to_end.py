@@ -30,9 +30,13 @@ ALL_STAGES = {
     "harmonize",
     "balance",
     "split",
-    "embed",
-    "zeroshot",
-    "probe",
+    "adapt",
+    "embed@base",
+    "embed@adapted",
+    "zeroshot@base",
+    "zeroshot@adapted",
+    "probe@base",
+    "probe@adapted",
     "finetune",
     "evaluate",
 }
@@ -80,7 +84,7 @@ def _run(cwd: Path, *args: str) -> str:
 
 
 def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", output))
+    return set(re.findall(r"Running stage '([\w@-]+)'", output))
 
 
 def _set_params(repo: Path, **updates: object) -> None:
@@ -101,7 +105,15 @@ def _set_params(repo: Path, **updates: object) -> None:
 def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("e2e") / "repo"
     shutil.copytree(REPO, repo, ignore=_ignore)
-    _set_params(repo, **{"cohort.exams": 64, "finetune.max_epochs": 2, "evaluate.bootstrap_resamples": 200})
+    _set_params(
+        repo,
+        **{
+            "cohort.exams": 64,
+            "finetune.max_epochs": 2,
+            "adapt.max_epochs": 2,
+            "evaluate.bootstrap_resamples": 200,
+        },
+    )
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "-c", "user.email=e2e@localhost", "-c", "user.name=e2e", "add", "-A")
     _run(
@@ -123,9 +135,10 @@ def _commit(repo: Path, message: str) -> None:
 def test_every_stage_runs_and_writes_its_outputs(demo_repo: Path, first_repro: str) -> None:
     assert _ran(first_repro) == ALL_STAGES
     evaluate = json.loads((demo_repo / "metrics/evaluate.json").read_text())
-    for model in ("zeroshot", "probe", "finetune"):
+    for model in ("zeroshot", "probe", "finetune", "adapted_zeroshot", "adapted_probe"):
         assert 0.0 <= evaluate[model]["accuracy"] <= 1.0
         assert 0.0 <= evaluate[model]["exam"]["accuracy"] <= 1.0
+        assert evaluate[model]["ci"]["accuracy"]["low"] <= evaluate[model]["ci"]["accuracy"]["high"]
         assert (demo_repo / "plots/predictions" / f"{model}.csv").is_file()
         assert (demo_repo / "metrics/predictions" / f"{model}.csv").is_file()
     assert "p_holm" in evaluate["comparisons"]["probe_vs_finetune"]
@@ -165,6 +178,16 @@ def test_finetune_param_reruns_only_finetune_and_evaluate(demo_repo: Path, first
     diff = _run(demo_repo, "dvc", "metrics", "diff", "--json")
     assert "finetune" in json.dumps(json.loads(diff)), "metrics diff shows no finetune change"
     _commit(demo_repo, "finetune lr 3e-4")
+
+
+def test_prompt_template_reruns_only_zeroshot_and_evaluate(demo_repo: Path, first_repro: str) -> None:
+    out = _run(demo_repo, "dvc", "exp", "run", "-S", "zeroshot.templates=['a mammogram showing {} tissue']")
+    assert _ran(out) == {"zeroshot@base", "zeroshot@adapted", "evaluate"}
+
+
+def test_adapt_param_reruns_only_the_adapted_arms(demo_repo: Path, first_repro: str) -> None:
+    out = _run(demo_repo, "dvc", "exp", "run", "-S", "adapt.drop_density_sentence=true")
+    assert _ran(out) == {"adapt", "embed@adapted", "zeroshot@adapted", "probe@adapted", "evaluate"}
 
 
 def test_text_param_reruns_from_that_stage_on(demo_repo: Path, first_repro: str) -> None:

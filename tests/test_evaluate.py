@@ -29,6 +29,7 @@ from breast_density.evaluation.metrics import (
 )
 from breast_density.evaluation.predictions import load_predictions
 from breast_density.evaluation.significance import exact_mcnemar, holm, mcnemar_table
+from breast_density.io import write_skipped
 from breast_density.params import parse_params
 from breast_density.stages.evaluate import EvaluateOutputs, run
 
@@ -529,7 +530,7 @@ def test_unknown_class_is_an_error_naming_the_file(tmp_path):
 def test_skipped_or_missing_arms_are_left_out_and_named(tmp_path):
     preds, split_csv = _write_predictions(tmp_path / "in", ["A", "B", "C", "D"])
     preds["finetune"].unlink()
-    (preds["probe"].parent / "SKIPPED").write_text("source has no report text\n")
+    write_skipped(preds["probe"].parent, "source has no report text")
     preds["adapted_probe"] = tmp_path / "in/adapted_probe/predictions.csv"
     report = run(_params(), preds, _outputs(tmp_path / "out"), split_csv)
     assert set(report["skipped"]) == {"finetune", "probe", "adapted_probe"}

@@ -84,7 +84,10 @@ def datasets(root: Path, frame: pd.DataFrame) -> tuple[HarmonizedImages, Harmoni
 
 
 def settings(**overrides) -> TrainSettings:
-    base = {"lr": 2e-3, "weight_decay": 0.05, "batch_size": 8, "max_epochs": 3, "patience": 5, "seed": 7}
+    base = {
+        "lr": 2e-3, "weight_decay": 0.05, "batch_size": 8, "max_epochs": 3, "patience": 5,
+        "lr_schedule": "constant", "workers": 0, "seed": 7,
+    }  # fmt: skip
     return TrainSettings(**{**base, **overrides})
 
 
@@ -114,7 +117,8 @@ def test_early_stopping_triggers_on_a_plateau(tmp_path: Path) -> None:
     result = fit(model, train_set, val_set, settings(lr=0.0, max_epochs=20, patience=2))
     assert result.stopped_early
     assert len(result.history) == 3
-    assert result.best_epoch == 0
+    # epochs count from 1, as in the probe: the first epoch stays the best of a flat run
+    assert result.best_epoch == 1 and [r["epoch"] for r in result.history] == [1, 2, 3]
 
 
 class KilledError(Exception):
@@ -143,7 +147,7 @@ def test_resume_after_kill_gives_identical_weights_and_metrics(tmp_path: Path) -
     killed = create_convnext("convnext_atto", len(CLASSES))
     with pytest.raises(KilledError):
         fit(killed, train_set, val_set, settings(), device=cpu, checkpoint_path=checkpoint,
-            after_epoch=_kill_after(0))  # fmt: skip
+            after_epoch=_kill_after(1))  # fmt: skip
     # A new process would build a fresh model: a different init proves the weights come from the checkpoint.
     torch.manual_seed(99)
     resumed_model = create_convnext("convnext_atto", len(CLASSES))
@@ -249,14 +253,14 @@ def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -
         resume_dir,
     )
     with pytest.raises(KilledError):
-        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(0))
+        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(1))
     assert (resume_dir / finetune.CHECKPOINT_FILE).is_file()
     summary = finetune.run(*args, root=tmp_path)
     assert summary["resumed_at_epoch"] == 1 and summary["epochs"] == 2
     assert not (resume_dir / finetune.CHECKPOINT_FILE).exists()
     # A changed setting starts afresh even when a checkpoint is present.
     with pytest.raises(KilledError):
-        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(0))
+        finetune.run(*args, root=tmp_path, after_epoch=_kill_after(1))
     changed = (_stage_params(lr=5e-4), *args[1:])
     assert finetune.run(*changed, root=tmp_path)["resumed_at_epoch"] == 0
 

@@ -116,12 +116,8 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and "config.json" in err and "Traceback" not in err
 
 
-def test_probe_model_is_supported(
-    tmp_path: Path, cohort_dicoms: list[Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from breast_density.models.clip import load_clip
-    from breast_density.models.probe import save_probe
-
+def _pipeline_folder(tmp_path: Path, dicoms: list[Path], monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A working directory with params.yaml and harmonize outputs, as the CLIP bundles expect."""
     monkeypatch.chdir(tmp_path)
     params = Params().model_dump()
     params["harmonize"]["size"] = 64
@@ -129,8 +125,53 @@ def test_probe_model_is_supported(
     harmonize = Path("data/interim/harmonize")
     harmonize.mkdir(parents=True)
     np.save(harmonize / "reference.npy", _reference())
-    vendor = scan_header(cohort_dicoms[0]).vendor
+    vendor = scan_header(dicoms[0]).vendor
     np.savez(harmonize / "vendor_levels.npz", **{vendor: np.ones(LEVELS)})
+    return params
+
+
+def test_adapted_zeroshot_arm_predicts_from_its_bundles(
+    tmp_path: Path, cohort_dicoms: list[Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from breast_density.models.bundle import write_bundle
+    from breast_density.models.clip import load_clip, save_clip_folder
+    from breast_density.models.zeroshot import CLASS_EMBEDDINGS, WEIGHTS_FILE
+
+    _pipeline_folder(tmp_path, cohort_dicoms, monkeypatch)
+    demo = load_clip("demo-tiny-clip")
+    save_clip_folder(demo, demo.model, Path("models/adapt"))  # stands in for the adapt stage's output
+    classes = torch.nn.functional.normalize(torch.randn(len(CLASSES), demo.embed_dim), dim=-1)
+    write_bundle(
+        Path("models/zeroshot/adapted"),
+        {
+            "kind": "zeroshot",
+            "classes": CLASSES,
+            "logit_scale": 50.0,
+            "clip_model": "models/adapt",
+            "seed": 1,
+        },
+        weights={CLASS_EMBEDDINGS: classes},
+        weights_file=WEIGHTS_FILE,
+    )
+    code = cli_main(["predict", str(cohort_dicoms[0]), "--model", "adapted-zeroshot", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    [result] = json.loads(out.out)
+    assert result["density"] in CLASSES and abs(sum(result["probabilities"].values()) - 1) < 1e-3
+    # an arm whose stage was skipped says so instead of failing obscurely
+    Path("models/probe/adapted").mkdir(parents=True)
+    Path("models/probe/adapted/skipped.json").write_text('{"reason": "no report text"}')
+    assert cli_main(["predict", str(cohort_dicoms[0]), "--model", "adapted-probe"]) == 2
+    assert "no report text" in capsys.readouterr().err
+
+
+def test_probe_model_is_supported(
+    tmp_path: Path, cohort_dicoms: list[Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from breast_density.models.clip import load_clip
+    from breast_density.models.probe import save_probe
+
+    params = _pipeline_folder(tmp_path, cohort_dicoms, monkeypatch)
     embed_dim = load_clip(params["embed"]["model"]).embed_dim
     save_probe(
         Path("models/probe"),

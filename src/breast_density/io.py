@@ -100,3 +100,19 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+SKIPPED_FILE = "skipped.json"  # the note a stage leaves instead of outputs it had nothing to make from
+
+
+def skipped_reason(folder: str | Path) -> str | None:
+    """The reason a stage output folder was skipped, or None when it holds real outputs."""
+    note = Path(folder) / SKIPPED_FILE
+    return str(read_json(note)["reason"]) if note.is_file() else None
+
+
+def write_skipped(folder: str | Path, reason: str) -> Path:
+    """Empty `folder` and leave only the note saying why (DVC still gets the declared output)."""
+    out = reset_dir(folder)
+    write_json(out / SKIPPED_FILE, {"reason": reason})
+    return out

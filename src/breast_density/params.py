@@ -166,12 +166,55 @@ class SplitParams(_Section):
         return self
 
 
+class ClipVariant(_Section):
+    """One CLIP variant run through embed, zeroshot and probe (a DVC foreach item)."""
+
+    # The file or folder DVC tracks for this variant's weights: models/adapt for the adapted variant; for
+    # the base variant the loader (a demo config) or, with a local model folder in embed.model, that folder.
+    weights: str
+
+
+def _default_variants() -> dict[str, ClipVariant]:
+    return {
+        "base": ClipVariant(weights="src/breast_density/models/clip.py"),
+        "adapted": ClipVariant(weights="models/adapt"),
+    }
+
+
 class EmbedParams(_Section):
     model: str = "demo-tiny-clip"  # open_clip name, "hf-hub:..." id, local dir, or a built-in demo config
     revision: str | None = None
     pretrained: str | None = None  # open_clip pretrained tag or local checkpoint path
     batch_size: int = 32
     workers: int = 0
+    variants: dict[str, ClipVariant] = Field(default_factory=_default_variants)
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> EmbedParams:
+        unknown = sorted(set(self.variants) - {"base", "adapted"})
+        if unknown or "base" not in self.variants:
+            raise ValueError(f"embed.variants: 'base' and optionally 'adapted', got {sorted(self.variants)}")
+        return self
+
+
+class AdaptParams(_Section):
+    """Contrastive adaptation of the base CLIP on the train split's (image, English findings) pairs."""
+
+    drop_density_sentence: bool = False  # remove the explicit density statement from the adaptation text
+    lock_image: bool = False  # freeze the image tower ...
+    image_unlocked_groups: int = 0  # ... except its last N layer groups
+    lock_text: bool = False  # freeze the text tower ...
+    text_unlocked_layers: int = 0  # ... except its last N layers
+    learn_temperature: bool = True  # train the logit scale along with the towers
+    image_size: int | None = None  # training/inference input size; None = the model's own
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    batch_size: int = 64
+    max_epochs: int = 30
+    patience: int = 5  # epochs without improvement of the monitored value before stopping
+    monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
+    grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
+    workers: int = 0  # DataLoader processes
 
 
 class ZeroshotParams(_Section):
@@ -179,7 +222,7 @@ class ZeroshotParams(_Section):
 
 
 class ProbeParams(_Section):
-    lr: float = 1e-4
+    lr: float = 1e-3  # demo; the paper profile uses the study's 1e-4
     weight_decay: float = 1e-3
     batch_size: int = 64
     max_epochs: int = 200
@@ -246,6 +289,7 @@ class Params(_Section):
     harmonize: HarmonizeParams = Field(default_factory=HarmonizeParams)
     balance: BalanceParams = Field(default_factory=BalanceParams)
     split: SplitParams = Field(default_factory=SplitParams)
+    adapt: AdaptParams = Field(default_factory=AdaptParams)
     embed: EmbedParams = Field(default_factory=EmbedParams)
     zeroshot: ZeroshotParams = Field(default_factory=ZeroshotParams)
     probe: ProbeParams = Field(default_factory=ProbeParams)

@@ -1,4 +1,6 @@
-"""`breast-density predict PATH...`: density of new DICOM/PNG files with the fine-tuned ConvNeXt or the probe.
+"""`breast-density predict PATH...`: density of new DICOM/PNG files with a trained arm's saved bundle.
+
+`--model` names an arm (finetune, probe, zeroshot, adapted-probe, adapted-zeroshot) or a bundle folder.
 
 A file that cannot be read or masked is reported by name on stderr and makes the exit code non-zero; the
 other files are still classified.
@@ -15,14 +17,27 @@ from breast_density import paths
 from breast_density.models.devices import pick_device
 from breast_density.models.predict import load_predictor, predict_files
 
+# arm -> the bundle folder its stage writes
+MODELS = {
+    "finetune": paths.model_dir("finetune"),
+    "probe": paths.model_dir("probe") / "base",
+    "zeroshot": paths.model_dir("zeroshot") / "base",
+    "adapted-probe": paths.model_dir("probe") / "adapted",
+    "adapted-zeroshot": paths.model_dir("zeroshot") / "adapted",
+}
+
+
+def model_folder(name: str) -> Path:
+    """An arm's bundle folder, or `name` itself as a folder path."""
+    return MODELS.get(name, Path(name))
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="PATH", help="DICOM or PNG/JPEG/TIFF files")
     parser.add_argument(
         "--model",
-        type=Path,
-        default=paths.model_dir("finetune"),
-        help="saved model folder: models/finetune (default) or models/probe",
+        default="finetune",
+        help=f"arm ({', '.join(MODELS)}; default finetune) or a saved model folder",
     )
     parser.add_argument(
         "--laterality",
@@ -38,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args.model, pick_device(args.device))
+    predictor = load_predictor(model_folder(args.model), pick_device(args.device))
     results = predict_files(predictor, args.files, args.laterality, args.vendor)
     for r in results:
         if "error" in r:

@@ -1,7 +1,7 @@
 """Reading and checking the prediction files of the arms (zeroshot, probe, finetune, adapted variants).
 
 An arm is a name and the path of its predictions.csv; an arm whose stage did not run for this data (a
-``SKIPPED`` note beside the file, or no file) is left out of the evaluation and reported as such.
+``skipped.json`` note in its folder, or no file) is left out of the evaluation and reported as such.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from breast_density.io import read_csv
+from breast_density.io import read_csv, skipped_reason
 
 REQUIRED_COLUMNS = ("image_id", "partition", "actual", "predicted")
-SKIP_MARKER = "SKIPPED"  # a note beside predictions.csv saying why the arm did not run
 # Per-image context joined from the split table for slices and breast-level figures.
 IMAGE_INFO_COLUMNS = ("laterality", "view", "vendor")
 # Bootstrap clusters, most conservative first: a patient's exams and an exam's views are correlated.
@@ -103,11 +102,10 @@ def check_same_truth(frames: dict[str, pd.DataFrame], sources: dict[str, str | P
 
 
 def arm_absence(path: str | Path) -> str | None:
-    """Why an arm has nothing to evaluate (its SKIPPED note, or a missing file), or None when it has."""
+    """Why an arm has nothing to evaluate (its skipped.json note, or a missing file), or None when it has."""
     path = Path(path)
-    marker = path.parent / SKIP_MARKER
-    if marker.is_file():
-        reason = marker.read_text(encoding="utf-8").strip() or "no reason given"
+    reason = skipped_reason(path.parent)
+    if reason is not None:
         return f"skipped by its stage: {reason}"
     if not path.is_file():
         return f"no predictions file ({path}); run its stage first"

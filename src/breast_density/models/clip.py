@@ -29,7 +29,7 @@ import copy
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,10 @@ class ClipBundle:
     untrained: bool  # True for the demo models: random weights, results meaningless as absolute numbers
     embed_dim: int
     image_size: tuple[int, int]
+    # open_clip config ({"model_cfg", "preprocess_cfg"}) and the folder its tokenizer / text config came
+    # from (None for built-in configs): what `save_clip_folder` needs to write a loadable copy.
+    config: dict[str, Any] = field(default_factory=dict)
+    source_dir: Path | None = None
 
 
 def _fix_hint(model: str) -> str:
@@ -273,7 +277,15 @@ def architecture_bundle(model: str, device: torch.device | str | None = None) ->
             raise ModelNotAvailableError(message)
 
     preprocess = _preprocess(clip, cfg.get("preprocess_cfg", {}))
-    return _finish(clip, preprocess, tokenizer, model, True, device)
+    bundle = _finish(clip, preprocess, tokenizer, model, True, device)
+    return replace(bundle, config=_full_config(cfg), source_dir=directory)
+
+
+def _full_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_cfg": copy.deepcopy(cfg.get("model_cfg", cfg)),
+        "preprocess_cfg": cfg.get("preprocess_cfg", {}),
+    }
 
 
 # --- tokenizers -------------------------------------------------------------------------------------------
@@ -342,7 +354,8 @@ def _load_folder(directory: Path, name: str, device) -> ClipBundle:
             f"{weights}: weights do not load into {name}'s architecture: {err}"
         ) from None
     tokenizer = _tokenizer(model_cfg["text_cfg"], directory, name)
-    return _finish(model, _preprocess(model, cfg.get("preprocess_cfg", {})), tokenizer, name, False, device)
+    bundle = _finish(model, _preprocess(model, cfg.get("preprocess_cfg", {})), tokenizer, name, False, device)
+    return replace(bundle, config=_full_config(cfg), source_dir=directory)
 
 
 def _load_builtin(model: str, pretrained: str | None, device) -> ClipBundle:
@@ -371,7 +384,8 @@ def _load_builtin(model: str, pretrained: str | None, device) -> ClipBundle:
             f"Fix: download the checkpoint on a connected machine and set embed.pretrained to the file."
         ) from None
     tokenizer = open_clip.get_tokenizer(model)
-    return _finish(clip, preprocess, tokenizer, model, False, device)
+    bundle = _finish(clip, preprocess, tokenizer, model, False, device)
+    return replace(bundle, config=_full_config(open_clip.get_model_config(model)))
 
 
 def load_clip(
@@ -403,3 +417,67 @@ def load_clip(
         _check_local_dir(directory)
         return _load_folder(directory, model, device)
     return _load_builtin(model, pretrained, device)
+
+
+# --- writing ----------------------------------------------------------------------------------------------
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+
+
+def save_clip_folder(bundle: ClipBundle, model: torch.nn.Module, out_dir: str | Path) -> Path:
+    """Write `model` (same architecture as `bundle`) as a folder that `load_clip(folder)` and open_clip's
+    ``create_model_and_transforms("local-dir:<folder>")`` both load: open_clip_config.json, safetensors
+    weights and, for a Hugging Face text tower, its config.json and tokenizer files."""
+    from breast_density.models.bundle import write_bundle
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(bundle.config)
+    # the complete preprocessing, so the folder alone says how images enter the model
+    preprocess = {**asdict(PreprocessCfg()), **config.get("preprocess_cfg", {})}
+    preprocess["size"] = list(bundle.image_size)
+    config["preprocess_cfg"] = preprocess
+    copies: dict[str, Path] = {}
+    text_cfg = bundle.config.get("model_cfg", {}).get("text_cfg", {})
+    if "hf_model_name" in text_cfg:
+        source = Path(_text_config_source(text_cfg["hf_model_name"], bundle.source_dir))
+        if source.is_file():
+            copies["config.json"] = source
+        if bundle.source_dir is not None:
+            copies.update(
+                {f: bundle.source_dir / f for f in _TOKENIZER_FILES if (bundle.source_dir / f).is_file()}
+            )
+    return write_bundle(
+        out, config, config_file=CONFIG_FILE, weights=model.state_dict(), weights_file=WEIGHTS_FILE,
+        copies=copies,
+    )  # fmt: skip
+
+
+def with_image_size(bundle: ClipBundle, size: int) -> ClipBundle:
+    """`bundle` rebuilt for square `size` px input: a built-in ViT image tower gets its position embedding
+    interpolated (open_clip's own resize); other towers must already take that size."""
+    if bundle.image_size == (size, size):
+        return bundle
+    cfg = copy.deepcopy(bundle.config)
+    vision = cfg["model_cfg"]["vision_cfg"]
+    if "timm_model_name" in vision or vision.get("layers") is None or isinstance(vision["layers"], list):
+        raise ValueError(
+            f"adapt.image_size={size}: only built-in ViT image towers can change input size "
+            f"({bundle.name} takes {bundle.image_size[0]} px); set adapt.image_size to null"
+        )
+    vision["image_size"] = size
+    model = _instantiate(cfg["model_cfg"], bundle.source_dir)
+    state = bundle.model.state_dict()
+    open_clip.model.resize_pos_embed(state, model)
+    model.load_state_dict(state)
+    preprocess = _preprocess(model, cfg.get("preprocess_cfg", {}))
+    resized = _finish(
+        model,
+        preprocess,
+        bundle.tokenizer,
+        bundle.name,
+        bundle.untrained,
+        next(bundle.model.parameters()).device,
+    )
+    return replace(resized, config=cfg, source_dir=bundle.source_dir)

@@ -13,11 +13,12 @@ from typing import Any
 
 import timm
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from breast_density.hub import cached_file, hub_offline
-from breast_density.io import atomic_path, read_json, write_json
+from breast_density.io import read_json
+from breast_density.models.bundle import write_bundle
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,12 @@ def model_data_config(model: nn.Module, img_size: int) -> dict[str, Any]:
     }
 
 
-def save_bundle(model_dir: str | Path, model: nn.Module, config: dict[str, Any]) -> None:
-    """Weights (safetensors, no pickle) and the resolved config that predict needs to rebuild the model."""
-    model_dir = Path(model_dir)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(model_dir / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
-    write_json(model_dir / CONFIG_FILE, config)
+def save_bundle(
+    model_dir: str | Path, model: nn.Module, config: dict[str, Any], copies: dict[str, Path] | None = None
+) -> None:
+    """Weights (safetensors, no pickle), the resolved config that predict needs to rebuild the model, and
+    the side files in `copies` (bundle name -> source)."""
+    write_bundle(model_dir, config, weights=model.state_dict(), weights_file=WEIGHTS_FILE, copies=copies)
 
 
 def load_bundle(model_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The embed stage's folder: writing it, reading it back checked, and lining its rows up with split.csv."""
+"""The embed stage's folder (image embeddings only: the zeroshot stage embeds its own prompts): writing it,
+reading it back checked, and lining its rows up with split.csv."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 
 from breast_density.io import read_csv, read_json, reset_dir, write_csv, write_json, write_npy
 
-INDEX, IMAGES, TEXTS, META = "index.csv", "image_embeddings.npy", "text_embeddings.npy", "meta.json"
+INDEX, IMAGES, META = "index.csv", "image_embeddings.npy", "meta.json"
 
 
 def read_split(path: str | Path, columns: tuple[str, ...] = ("image_id", "path")) -> pd.DataFrame:
@@ -26,37 +27,26 @@ def read_split(path: str | Path, columns: tuple[str, ...] = ("image_id", "path")
     return frame
 
 
-def write_embeddings(
-    out_dir: str | Path, image_ids: pd.Series, images: np.ndarray, texts: np.ndarray, meta: dict
-) -> Path:
+def write_embeddings(out_dir: str | Path, image_ids: pd.Series, images: np.ndarray, meta: dict) -> Path:
     out = reset_dir(out_dir)
     write_npy(out / IMAGES, images.astype(np.float32))
     write_csv(out / INDEX, pd.DataFrame({"image_id": image_ids.to_numpy()}))
-    write_npy(out / TEXTS, texts.astype(np.float32))
     write_json(out / META, meta)  # last: its presence marks a complete folder
     return out
 
 
-def load_embeddings(
-    embed_dir: str | Path, class_names: list[str]
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict]:
-    """(index, image embeddings, text embeddings, meta) of the embed stage, checked against each other."""
+def load_embeddings(embed_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """(index, image embeddings, meta) of the embed stage, checked against each other."""
     embed_dir = Path(embed_dir)
-    for name in (INDEX, IMAGES, TEXTS, META):
+    for name in (INDEX, IMAGES, META):
         if not (embed_dir / name).is_file():
             raise FileNotFoundError(f"{embed_dir / name}: missing; run `dvc repro embed` first")
     index = read_csv(embed_dir / INDEX)
     images = np.load(embed_dir / IMAGES)
-    texts = np.load(embed_dir / TEXTS)
     meta = read_json(embed_dir / META)
     if len(index) != len(images):
         raise ValueError(f"{embed_dir}: {INDEX} has {len(index)} rows but {IMAGES} has {len(images)}")
-    if meta.get("classes") != list(class_names) or len(texts) != len(class_names):
-        raise ValueError(
-            f"{embed_dir}: embedded for classes {meta.get('classes')} but params.classes is "
-            f"{list(class_names)}; rerun `dvc repro embed`"
-        )
-    return index, images, texts, meta
+    return index, images, meta
 
 
 def rows_for(split: pd.DataFrame, index: pd.DataFrame, images: np.ndarray, source: str | Path) -> np.ndarray:

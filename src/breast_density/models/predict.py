@@ -1,4 +1,4 @@
-"""Density of new DICOM/PNG files with a saved model bundle (the fine-tuned ConvNeXt or the probe).
+"""Density of new DICOM/PNG files with a saved model bundle (fine-tuned ConvNeXt, linear probe or zero-shot).
 
 Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor histograms,
 same size and bit depth as the training images), then the model. A file that cannot be read or masked is
@@ -82,15 +82,50 @@ class ConvNeXtPredictor(Predictor):
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-class ProbePredictor(Predictor):
-    """Frozen CLIP image embedding + the linear probe. The probe bundle does not carry the harmonisation,
-    so the pipeline's current harmonize outputs and params are used (they produced the probe's data)."""
+def _pipeline_harmonization() -> Harmonization:
+    """The CLIP bundles do not carry the harmonisation: the pipeline's current harmonize outputs and params
+    are used (they produced the images the bundle was made from)."""
+    from breast_density.params import load_params
+
+    params = load_params(paths.PARAMS).harmonize
+    return _load_harmonization(
+        paths.stage_dir("harmonize"),
+        {
+            "reference_file": "reference.npy",
+            "vendor_levels_file": "vendor_levels.npz",
+            "match": params.match,
+            "size": params.size,
+            "bit_depth": params.bit_depth,
+        },
+    )
+
+
+class _ClipPredictor(Predictor):
+    """Images -> L2-normalised embeddings of a CLIP model named in a bundle (probe or zero-shot)."""
+
+    def _load_clip(self, model: str, pretrained: str | None, revision: str | None, seed: int, device) -> None:
+        from breast_density.models.clip import load_clip
+        from breast_density.seeding import seed_everything
+
+        # Demo base models draw their weights from the seeded RNG, exactly as the embed stage does.
+        seed_everything(seed)
+        self.clip = load_clip(model, pretrained=pretrained, revision=revision, device=device)
+        self.device = device
+        self.harmonization = _pipeline_harmonization()
+
+    @torch.no_grad()
+    def embeddings(self, images: list[np.ndarray]) -> np.ndarray:
+        batch = torch.stack([self.clip.preprocess(to_rgb_image(_as_uint8(img))) for img in images])
+        with autocast(self.device):
+            features = self.clip.model.encode_image(batch.to(self.device))
+        return torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
+
+
+class ProbePredictor(_ClipPredictor):
+    """Frozen CLIP image embedding (base or adapted) + the linear probe."""
 
     def __init__(self, model_dir: Path, device: torch.device) -> None:
-        from breast_density.models.clip import load_clip
         from breast_density.models.probe import load_probe
-        from breast_density.params import load_params
-        from breast_density.seeding import seed_everything
 
         self.probe, config = load_probe(model_dir)
         self.class_names = list(config["classes"])
@@ -98,51 +133,66 @@ class ProbePredictor(Predictor):
             log.warning(
                 "the probe was trained on an untrained demo embedding model: predictions are arbitrary"
             )
-        # Demo embedding models draw their weights from the seeded RNG, exactly as the embed stage does.
-        seed_everything(int(config["training"]["seed"]))
-        self.clip = load_clip(
+        self._load_clip(
             config["embedding_model"],
-            pretrained=config.get("embedding_pretrained"),
-            revision=config.get("embedding_revision"),
-            device=device,
-        )
-        self.device = device
-        params = load_params(paths.PARAMS).harmonize
-        harmonize_dir = paths.stage_dir("harmonize")
-        self.harmonization = _load_harmonization(
-            harmonize_dir,
-            {
-                "reference_file": "reference.npy",
-                "vendor_levels_file": "vendor_levels.npz",
-                "match": params.match,
-                "size": params.size,
-                "bit_depth": params.bit_depth,
-            },
+            config.get("embedding_pretrained"),
+            config.get("embedding_revision"),
+            int(config["training"]["seed"]),
+            device,
         )
 
-    @torch.no_grad()
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         from breast_density.models.probe import predict_proba
 
-        batch = torch.stack([self.clip.preprocess(to_rgb_image(_as_uint8(img))) for img in images])
-        with autocast(self.device):
-            features = self.clip.model.encode_image(batch.to(self.device))
-        embeddings = torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
-        return predict_proba(self.probe, embeddings)
+        return predict_proba(self.probe, self.embeddings(images))
+
+
+class ZeroShotPredictor(_ClipPredictor):
+    """CLIP image embedding against the class-prompt embeddings the zeroshot stage saved."""
+
+    def __init__(self, model_dir: Path, device: torch.device) -> None:
+        from safetensors.torch import load_file
+
+        from breast_density.models.zeroshot import CLASS_EMBEDDINGS, WEIGHTS_FILE
+
+        config = read_json(model_dir / "config.json")
+        self.class_names = list(config["classes"])
+        self.class_embeddings = load_file(str(model_dir / WEIGHTS_FILE))[CLASS_EMBEDDINGS].numpy()
+        self.logit_scale = float(config["logit_scale"])
+        if config.get("untrained"):
+            log.warning("zero-shot with an untrained demo CLIP: predictions are arbitrary")
+        self._load_clip(
+            config["clip_model"],
+            config.get("clip_pretrained"),
+            config.get("clip_revision"),
+            int(config["seed"]),
+            device,
+        )
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        from breast_density.models.zeroshot import zero_shot_probabilities
+
+        return zero_shot_probabilities(self.embeddings(images), self.class_embeddings, self.logit_scale)
 
 
 def load_predictor(model_dir: str | Path, device: torch.device | None = None) -> Predictor:
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
+    skipped = model_dir / "skipped.json"
+    if skipped.is_file():
+        reason = read_json(skipped).get("reason", "")
+        raise FileNotFoundError(f"{model_dir}: this model was not trained ({reason})")
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: no saved model (run `dvc repro` for that stage first)")
     config = read_json(config_path)
     device = device or pick_device()
     if config.get("kind") == "finetune":
         return ConvNeXtPredictor(model_dir, device)
+    if config.get("kind") == "zeroshot":
+        return ZeroShotPredictor(model_dir, device)
     if "embedding_model" in config:
         return ProbePredictor(model_dir, device)
-    raise ValueError(f"{config_path}: neither a fine-tuned ConvNeXt nor a linear-probe bundle")
+    raise ValueError(f"{config_path}: not a fine-tuned ConvNeXt, linear-probe or zero-shot bundle")
 
 
 def harmonize_file(

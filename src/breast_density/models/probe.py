@@ -5,45 +5,35 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (torch convention)
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from breast_density.io import atomic_path, read_json, write_json
+from breast_density.io import read_json
+from breast_density.models.bundle import write_bundle
 from breast_density.models.early_stopping import EarlyStopping
+from breast_density.models.epochs import TrainResult, epoch_numbers
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    lr: float = 1e-4
-    weight_decay: float = 1e-3
-    batch_size: int = 64
-    max_epochs: int = 200
-    patience: int = 10
-    seed: int = 42
+    """The probe's settings: params.yaml's `probe` section plus the base seed (no defaults here)."""
 
-
-@dataclass
-class ProbeResult:
-    model: nn.Linear  # holds the best-validation weights
-    best_epoch: int  # 1-based
-    epochs_run: int
-    best_val_loss: float
+    lr: float
+    weight_decay: float
+    batch_size: int
     max_epochs: int
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    @property
-    def stopped_early(self) -> bool:
-        return self.epochs_run < self.max_epochs
+    patience: int
+    seed: int
 
 
 def make_probe(in_features: int, n_classes: int, generator: torch.Generator) -> nn.Linear:
@@ -86,8 +76,9 @@ def train_probe(
     n_classes: int,
     config: ProbeConfig,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> ProbeResult:
-    """Train on (x_train, y_train), early-stop on the validation loss, return the best-validation probe.
+) -> TrainResult:
+    """Train on (x_train, y_train), early-stop on the validation loss; `result.model` is the best-validation
+    probe. Follows models.epochs' convention (1-based epochs, one record per epoch).
 
     Deterministic on CPU for a given config.seed: initialisation and batch order come from one generator.
     After each epoch `on_epoch` gets {"epoch", "train/loss", "train/accuracy", "val/loss", "val/accuracy"}.
@@ -104,7 +95,7 @@ def _train(
     n_classes: int,
     config: ProbeConfig,
     on_epoch: Callable[[dict[str, float]], None] | None,
-) -> ProbeResult:
+) -> TrainResult:
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError(
             f"the probe needs training and validation rows (got {len(x_train)} train, {len(x_val)} val): "
@@ -119,9 +110,12 @@ def _train(
     model = make_probe(xt.shape[1], n_classes, generator)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     stopper = EarlyStopping(config.patience)
-    history: list[dict[str, float]] = []
-    epochs = tqdm(range(1, config.max_epochs + 1), desc="probe", unit="epoch", leave=False)
+    result = TrainResult(max_epochs=config.max_epochs)
+    epochs = tqdm(epoch_numbers(0, config.max_epochs), desc="probe", unit="epoch", leave=False)
     for epoch in epochs:
+        if stopper.should_stop:
+            log.info("early stop: no val-loss improvement for %d epochs", config.patience)
+            break
         model.train()
         order = torch.randperm(len(xt), generator=generator)
         total_loss, correct = 0.0, 0
@@ -143,29 +137,21 @@ def _train(
             "val/loss": val_loss,
             "val/accuracy": val_acc,
         }
-        history.append(row)
+        result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
         stopper.step(epoch, val_loss, model.state_dict())
         epochs.set_postfix(val_loss=f"{val_loss:.4f}", best=stopper.best_epoch)
-        if stopper.should_stop:
-            log.info(
-                "early stop after epoch %d: no val-loss improvement for %d epochs", epoch, config.patience
-            )
-            break
     model.load_state_dict(stopper.best_state)
-    model.eval()
+    result.model = model.eval()
+    result.finish(stopper)
     log.info(
-        "probe: best epoch %d of %d (val loss %.4f)", stopper.best_epoch, len(history), stopper.best_loss
+        "probe: best epoch %d of %d (val loss %.4f)",
+        result.best_epoch,
+        result.epochs_run,
+        result.best_val_loss,
     )
-    return ProbeResult(
-        model=model,
-        best_epoch=stopper.best_epoch,
-        epochs_run=len(history),
-        best_val_loss=stopper.best_loss,
-        max_epochs=config.max_epochs,
-        history=history,
-    )
+    return result
 
 
 @torch.no_grad()
@@ -181,13 +167,7 @@ CONFIG_FILE = "config.json"
 
 def save_probe(model_dir: str | Path, model: nn.Linear, config: dict[str, Any]) -> Path:
     """Weights (safetensors) + the resolved config (classes, embedding model, training settings)."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(model_dir / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
-    write_json(model_dir / CONFIG_FILE, config)
-    return model_dir
+    return write_bundle(model_dir, config, weights=model.state_dict(), weights_file=WEIGHTS_FILE)
 
 
 def load_probe(model_dir: str | Path) -> tuple[nn.Linear, dict[str, Any]]:

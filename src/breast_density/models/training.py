@@ -10,12 +10,13 @@ resumed run continues bit for bit where the killed one stopped (on CPU, where ke
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
-import math
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,16 +27,20 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from breast_density.io import atomic_path
+from breast_density.models.curves import Curves
 from breast_density.models.devices import autocast, pick_device, to_channels_last
 from breast_density.models.early_stopping import EarlyStopping
+from breast_density.models.epochs import TrainResult, epoch_numbers
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: history epochs numbered from 1 (models.epochs)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """Resolved from params.yaml's `finetune` section and the base seed (no defaults here)."""
+
     lr: float
     weight_decay: float
     batch_size: int
@@ -44,20 +49,9 @@ class TrainSettings:
     # constant by default: the study trains at a fixed AdamW lr and lets early stopping end the run; a
     # cosine over max_epochs (200) would barely decay before patience stops it, and would make every
     # epoch's lr depend on max_epochs.
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    workers: int = 0
-    seed: int = 0
-
-
-@dataclass
-class TrainResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # one record per finished epoch
-    best_epoch: int = -1  # 0-based
-    best_val_loss: float = math.inf
-    resumed_at_epoch: int = 0  # epochs already done when this call started (0 = fresh run)
-    stopped_early: bool = False
-    train_images_per_s: float = 0.0  # over this call's epochs, data loading included
-    epoch_seconds: list[float] = field(default_factory=list)  # training part of each epoch of this call
+    lr_schedule: Literal["constant", "cosine"]
+    workers: int
+    seed: int
 
 
 def derive_seed(*parts: int) -> int:
@@ -181,7 +175,7 @@ def _make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     return {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
@@ -190,12 +184,21 @@ def _rng_state() -> dict[str, Any]:
     }
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def fingerprint(settings: dict[str, Any], items: Iterable[tuple[Sequence[str], Path]]) -> str:
+    """Resume key: hash of the settings (JSON) and of every (row fields, file bytes) a run trains on."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for fields, path in items:
+        digest.update("\0".join(fields).encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: Path, run_key: str) -> dict[str, Any] | None:
@@ -214,13 +217,13 @@ def load_checkpoint(path: Path, run_key: str) -> dict[str, Any] | None:
     return state
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 @contextlib.contextmanager
-def _deterministic(enabled: bool) -> Iterator[None]:
+def deterministic(enabled: bool) -> Iterator[None]:
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     if enabled:
@@ -230,34 +233,6 @@ def _deterministic(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
-
-
-class _Curves:
-    """dvclive per-epoch curves; rebuilt from the checkpoint's history on resume (DVC may have
-    deleted the folder), so a resumed run's curves equal an uninterrupted run's."""
-
-    def __init__(self, live_dir: Path | None, history: list[dict[str, float]]) -> None:
-        self.live = None
-        if live_dir is None:
-            return
-        from dvclive import Live  # deferred: importing dvclive pulls in dvc
-
-        # dvcyaml=False: the plots are declared once in the project's dvc.yaml.
-        self.live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False)
-        for record in history:
-            self.log(record)
-
-    def log(self, record: dict[str, float]) -> None:
-        if self.live is None:
-            return
-        for name, value in record.items():
-            if name != "epoch":
-                self.live.log_metric(name, value)
-        self.live.next_step()
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.end()
 
 
 def fit(
@@ -274,7 +249,8 @@ def fit(
 ) -> TrainResult:
     """Train with AdamW on `train_set` (random transform) and early-stop on `val_set` loss.
 
-    Ends with the best-validation weights loaded into `model`. With `checkpoint_path`, an epoch checkpoint
+    Follows models.epochs' convention (1-based epochs, one record and dvclive step per epoch) and ends with
+    the best-validation weights loaded into `model`. With `checkpoint_path`, an epoch checkpoint
     is written atomically after every epoch and a matching one (same `run_key`) is resumed from.
     `after_epoch(epoch)` runs after each epoch's checkpoint (used to simulate a kill in tests).
     """
@@ -290,7 +266,7 @@ def fit(
         SeededSamples(train_set), settings.batch_size, settings.workers, device, sampler
     )
     val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
-    result = TrainResult()
+    result = TrainResult(max_epochs=settings.max_epochs)
 
     state = load_checkpoint(checkpoint_path, run_key) if checkpoint_path else None
     if state is not None:
@@ -298,19 +274,19 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         stopper.load_state_dict(state["early_stopping"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         result.history = list(state["history"])
         result.resumed_at_epoch = len(result.history)
         log.info("resuming from %s after epoch %d", checkpoint_path, result.resumed_at_epoch)
 
-    curves = _Curves(live_dir, result.history)
+    curves = Curves(live_dir, result.history)
     images_seen, train_seconds = 0, 0.0
-    epochs = range(result.resumed_at_epoch, settings.max_epochs)
-    with _deterministic(device.type == "cpu"), tqdm(epochs, desc="epochs", unit="epoch") as bar:
+    epochs = epoch_numbers(result.resumed_at_epoch, settings.max_epochs)
+    with deterministic(device.type == "cpu"), tqdm(epochs, desc="epochs", unit="epoch") as bar:
         for epoch in bar:
             if stopper.should_stop:
                 break
-            sampler.set_epoch(epoch)
+            sampler.set_epoch(epoch - 1)  # the data order is seeded by the 0-based epoch index
             started = time.perf_counter()
             train_loss, train_acc, seen = _train_epoch(model, train_loader, optimizer, device)
             result.epoch_seconds.append(time.perf_counter() - started)
@@ -337,7 +313,7 @@ def fit(
                 epoch, train_loss, train_acc, val_loss, val_acc,
             )  # fmt: skip
             if checkpoint_path is not None:
-                _save_checkpoint(
+                save_checkpoint(
                     checkpoint_path,
                     {
                         "format": CHECKPOINT_FORMAT,
@@ -346,7 +322,7 @@ def fit(
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "early_stopping": stopper.state_dict(),
-                        "rng": _rng_state(),
+                        "rng": rng_state(),
                         "history": result.history,
                     },
                 )
@@ -354,8 +330,8 @@ def fit(
                 after_epoch(epoch)
     curves.close()
 
-    result.stopped_early = stopper.should_stop
-    result.best_epoch, result.best_val_loss = stopper.best_epoch, stopper.best_loss
+    result.finish(stopper)
+    result.model = model
     result.train_images_per_s = images_seen / train_seconds if train_seconds else 0.0
     if stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)

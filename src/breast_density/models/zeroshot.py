@@ -32,3 +32,8 @@ def zero_shot_probabilities(
         )
     logits = logit_scale * (image_embeddings.astype(np.float64) @ text_embeddings.astype(np.float64).T)
     return softmax(logits, axis=1)
+
+
+# The zeroshot bundle: the class-prompt embeddings (safetensors) beside a config naming the CLIP.
+WEIGHTS_FILE = "class_embeddings.safetensors"
+CLASS_EMBEDDINGS = "class_embeddings"

@@ -42,12 +42,20 @@ from breast_density.stages import stage_setup
 log = logging.getLogger(__name__)
 
 # Arms in table order: name -> (method shown in tables and plots, its predictions.csv). Adding an arm is one
-# line here (and its predictions file in the stage's deps in dvc.yaml).
+# line here (and its predictions file in the stage's deps in dvc.yaml). The CLIP arms come per variant
+# (base, adapted); an arm whose stage was skipped (no report text to adapt on) is left out of the report.
 ARMS: dict[str, tuple[str, Path]] = {
-    "zeroshot": ("Zero-shot", paths.stage_dir("zeroshot") / "predictions.csv"),
-    "probe": ("Linear probe", paths.stage_dir("probe") / "predictions.csv"),
+    "zeroshot": ("Zero-shot", paths.stage_dir("zeroshot") / "base" / "predictions.csv"),
+    "probe": ("Linear probe", paths.stage_dir("probe") / "base" / "predictions.csv"),
+    "adapted_zeroshot": ("Adapted zero-shot", paths.stage_dir("zeroshot") / "adapted" / "predictions.csv"),
+    "adapted_probe": ("Adapted linear probe", paths.stage_dir("probe") / "adapted" / "predictions.csv"),
     "finetune": ("Fine-tuned", paths.stage_dir("finetune") / "predictions.csv"),
 }
+ADAPTED_NOTE = (
+    "- Adapted zero-shot and adapted linear probe: the same CLIP after contrastive adaptation on the train "
+    "split's image-report pairs (stage adapt). Weakly supervised by the site's reports, so 'adapted "
+    "zero-shot' is not zero-shot in the study's sense; it is scored on the test split only."
+)
 TEST = "test"
 WHOLE = "zeroshot_all"  # zero-shot needs no training data, so the study also scores it on every image
 FIRST_SPLIT = "0"
@@ -215,6 +223,8 @@ def run(
         finetune_pretrained=params.finetune.pretrained,
         finetune_checkpoint=params.finetune.checkpoint,
     )
+    if any(m.startswith("adapted_") for m in frames):
+        context = [*context, ADAPTED_NOTE]
     markdown = render_results(
         report,
         rows,

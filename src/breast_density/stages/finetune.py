@@ -8,10 +8,7 @@ unchanged; a finished run empties that folder, so a later change never resumes a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +19,12 @@ import torch
 from breast_density import paths
 from breast_density.data.datasets import HarmonizedImages
 from breast_density.data.split import add_split_predictions, repeat_splits
-from breast_density.io import atomic_path, read_csv, reset_dir, write_csv, write_text
+from breast_density.io import read_csv, reset_dir, write_csv, write_text
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
 from breast_density.models.devices import pick_device
 from breast_density.models.prediction_frame import prediction_frame
-from breast_density.models.training import TrainSettings, fit, make_loader, predict_logits
+from breast_density.models.training import TrainSettings, fingerprint, fit, make_loader, predict_logits
 from breast_density.params import Params
 from breast_density.seeding import seed_everything
 from breast_density.stages import stage_setup
@@ -59,16 +56,12 @@ def run_key(params: Params, frame: pd.DataFrame) -> str:
     """Fingerprint of everything that shapes the trained weights: the finetune settings (except the
     worker count, which does not change results), seed, classes, and the train/val rows and image bytes."""
     settings = params.finetune.model_dump(exclude={"workers"})
-    digest = hashlib.sha256(
-        json.dumps(
-            {"finetune": settings, "seed": params.base.seed, "classes": params.class_names}, sort_keys=True
-        ).encode()
-    )
     used = frame[frame["partition"].isin(["train", "val"])]
-    for row in used[["image_id", "label", "partition", "path"]].itertuples(index=False):
-        digest.update("\0".join(row[:3]).encode())
-        digest.update(Path(row.path).read_bytes())
-    return digest.hexdigest()
+    rows = used[["image_id", "label", "partition", "path"]].itertuples(index=False)
+    return fingerprint(
+        {"finetune": settings, "seed": params.base.seed, "classes": params.class_names},
+        ((row[:3], Path(row.path)) for row in rows),
+    )
 
 
 def run(
@@ -91,7 +84,7 @@ def run(
     harmonize_files = {REFERENCE_FILE: harmonize_dir / "reference.npy"}
     if params.harmonize.match == "vendor":
         harmonize_files[VENDOR_LEVELS_FILE] = harmonize_dir / "vendor_levels.npz"
-    for source in harmonize_files.values():
+    for source in harmonize_files.values():  # checked before training, not after
         if not source.is_file():
             raise FileNotFoundError(f"{source}: harmonisation output missing (run the harmonize stage)")
     parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
@@ -135,10 +128,6 @@ def run(
     write_csv(predictions_csv, predictions)
     test_acc = float((predictions["actual"] == predictions["predicted"]).mean())
 
-    reset_dir(model_dir)
-    for name, source in harmonize_files.items():
-        with atomic_path(model_dir / name) as tmp:
-            shutil.copyfile(source, tmp)
     config = {
         "kind": "finetune",
         "arch": cfg.arch,
@@ -156,19 +145,16 @@ def run(
         "training": {
             **params.finetune.model_dump(exclude={"workers"}),
             "seed": params.base.seed,
-            "epochs_run": len(result.history),
-            "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss,
-            "stopped_early": result.stopped_early,
+            **result.summary(),
             "device": str(device),
         },
     }
-    save_bundle(model_dir, model, config)
+    save_bundle(reset_dir(model_dir), model, config, copies=harmonize_files)
     # Outputs are complete: the checkpoint has served its purpose and must never resume a later run.
     # A note instead of an empty folder, which DVC reports with a warning on every run.
     write_text(reset_dir(resume_dir) / "STATUS", "last run finished; no checkpoint to resume\n")
     summary = {
-        "epochs": len(result.history),
+        "epochs": result.epochs_run,
         "resumed_at_epoch": result.resumed_at_epoch,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,

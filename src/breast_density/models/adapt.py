@@ -1,0 +1,286 @@
+"""Contrastive adaptation of a CLIP model on (harmonised image, English findings) pairs.
+
+open_clip's own pieces do the work: the model from its factory (models.clip), its tokenizer, `ClipLoss`, and
+its tower-locking methods. The loop follows models.epochs' convention (1-based epochs, one record and dvclive
+step per epoch, early stopping with the best weights restored) and resumes exactly like the fine-tuning loop:
+the data order is a pure function of (seed, epoch) and an epoch checkpoint holds model, optimiser, early
+stopping, RNG states and history.
+
+Validation: the contrastive loss over the whole validation set (every image against every report of that set,
+so it does not depend on batch composition) and the zero-shot accuracy of the class prompts on the validation
+images. Either can be the early-stopping monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import open_clip
+import pandas as pd
+import torch
+import torch.nn.functional as F  # noqa: N812 (torch convention)
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from breast_density.data.datasets import HarmonizedImages
+from breast_density.models.clip import ClipBundle
+from breast_density.models.curves import Curves
+from breast_density.models.devices import autocast, to_channels_last
+from breast_density.models.early_stopping import EarlyStopping
+from breast_density.models.epochs import TrainResult, epoch_numbers
+from breast_density.models.training import (
+    CHECKPOINT_FORMAT,
+    EpochSampler,
+    SeededSamples,
+    deterministic,
+    load_checkpoint,
+    make_loader,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LOGIT_SCALE = math.log(100)  # open_clip's clamp: a temperature below 0.01 destabilises training
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """Resolved from params.yaml's `adapt` section and the base seed (no defaults here)."""
+
+    lock_image: bool
+    image_unlocked_groups: int
+    lock_text: bool
+    text_unlocked_layers: int
+    learn_temperature: bool
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    monitor: Literal["val_loss", "val_zeroshot_accuracy"]
+    grad_checkpointing: bool
+    workers: int
+    seed: int
+    geometry: str  # params `geometry`: the same pixels every arm sees (data.datasets.fit_geometry)
+
+
+class ImageTextPairs(Dataset):
+    """(preprocessed image, token ids) per row of `frame` (columns path, text); tokens made once.
+
+    The preprocessing has no random part, so with `preload` every image is decoded once and kept in memory
+    (the demo's few hundred small images): every later epoch then costs only the model's compute.
+    """
+
+    def __init__(
+        self, frame: pd.DataFrame, preprocess: Callable, tokenizer: Callable, preload: bool, geometry: str
+    ) -> None:
+        self.images = HarmonizedImages(frame, transform=preprocess, geometry=geometry)
+        self.tokens = tokenizer(frame["text"].tolist())
+        self.cache = [self.images[i][0] for i in range(len(self.images))] if preload else None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.cache[index] if self.cache is not None else self.images[index][0]
+        return image, self.tokens[index]
+
+
+def set_trainable(model: nn.Module, settings: AdaptSettings) -> int:
+    """Lock the towers the settings freeze (open_clip's methods); returns the trainable parameter count."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    if settings.lock_image:
+        model.lock_image_tower(unlocked_groups=settings.image_unlocked_groups, freeze_bn_stats=True)
+    if settings.lock_text:
+        model.lock_text_tower(unlocked_layers=settings.text_unlocked_layers, freeze_layer_norm=True)
+    model.logit_scale.requires_grad_(settings.learn_temperature)
+    if settings.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _optimizer(model: nn.Module, settings: AdaptSettings) -> torch.optim.Optimizer:
+    # As open_clip trains: no weight decay on gains, biases and the temperature (every tensor below 2-D).
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": decay, "weight_decay": settings.weight_decay},
+    ]
+    return torch.optim.AdamW(groups, lr=settings.lr)
+
+
+@torch.no_grad()
+def _features(
+    model: nn.Module, loader, device: torch.device, texts: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    model.eval()
+    images, tokens = [], []
+    for batch_images, batch_tokens in loader:
+        with autocast(device):
+            images.append(model.encode_image(batch_images.to(device), normalize=True).float().cpu())
+            if texts:
+                tokens.append(model.encode_text(batch_tokens.to(device), normalize=True).float().cpu())
+    return torch.cat(images), (torch.cat(tokens) if texts else None)
+
+
+@torch.no_grad()
+def class_embeddings(
+    model: nn.Module, tokenizer: Callable, prompts: Sequence[Sequence[str]], device: torch.device
+) -> torch.Tensor:
+    """C x D: each class's prompts embedded, averaged and re-normalised (the zeroshot stage's rule)."""
+    rows = []
+    for class_prompts in prompts:
+        with autocast(device):
+            emb = model.encode_text(tokenizer(list(class_prompts)).to(device), normalize=True).float()
+        rows.append(F.normalize(emb.mean(0), dim=-1))
+    return torch.stack(rows).cpu()
+
+
+def validate(
+    model: nn.Module,
+    loader,
+    exams: np.ndarray,
+    labels: np.ndarray,
+    tokenizer: Callable,
+    prompts: Sequence[Sequence[str]],
+    device: torch.device,
+) -> tuple[float, float]:
+    """(image-to-report loss over the whole set, zero-shot accuracy of the class prompts).
+
+    The views of one exam share its report, so the loss picks each image's report among the set's distinct
+    reports (`exams` numbers them 0..E-1): another view of the same exam is not a wrong answer.
+    """
+    image_f, text_f = _features(model, loader, device, texts=True)
+    first_row = np.unique(exams, return_index=True)[1]
+    scale = model.logit_scale.exp().float().cpu()
+    logits = scale * image_f @ text_f[torch.as_tensor(first_row)].T
+    loss = F.cross_entropy(logits, torch.as_tensor(exams, dtype=torch.long))
+    predicted = (image_f @ class_embeddings(model, tokenizer, prompts, device).T).argmax(1).numpy()
+    return float(loss), float((predicted == labels).mean())
+
+
+def adapt_clip(
+    bundle: ClipBundle,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    prompts: Sequence[Sequence[str]],
+    settings: AdaptSettings,
+    *,
+    device: torch.device,
+    checkpoint_path: Path | None = None,
+    run_key: str = "",
+    live_dir: Path | None = None,
+    after_epoch: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Adapt `bundle.model` in place on `train` (columns path, text) and early-stop on `val` (path, text,
+    exam_id and `label_index`, the class of each validation image for the zero-shot monitor). Ends on the
+    best weights."""
+    if len(train) < 2 or len(val) < 2:
+        raise ValueError(f"adaptation needs >= 2 train and val pairs (got {len(train)} and {len(val)})")
+    model = to_channels_last(bundle.model.to(device), device)
+    trainable = set_trainable(model, settings)
+    log.info("adapting %s: %d trainable parameters on %d pairs", bundle.name, trainable, len(train))
+    optimizer = _optimizer(model, settings)
+    loss_fn = open_clip.ClipLoss()
+    stopper = EarlyStopping(settings.patience)
+    sampler = EpochSampler(len(train), settings.seed)
+    preload = settings.workers == 0  # worker processes would each hold a copy
+    train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
+    val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
+    train_loader = make_loader(
+        SeededSamples(train_set), settings.batch_size, settings.workers, device, sampler
+    )
+    val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
+    val_exams = pd.factorize(val["exam_id"])[0] if "exam_id" in val else np.arange(len(val))
+    val_labels = val["label_index"].to_numpy()
+    result = TrainResult(max_epochs=settings.max_epochs)
+
+    state = load_checkpoint(checkpoint_path, run_key) if checkpoint_path else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        stopper.load_state_dict(state["early_stopping"])
+        set_rng_state(state["rng"])
+        result.history = list(state["history"])
+        result.resumed_at_epoch = len(result.history)
+        log.info("resuming adaptation from %s after epoch %d", checkpoint_path, result.resumed_at_epoch)
+
+    curves = Curves(live_dir, result.history)
+    epochs = epoch_numbers(result.resumed_at_epoch, settings.max_epochs)
+    with deterministic(device.type == "cpu"), tqdm(epochs, desc="adapt", unit="epoch") as bar:
+        for epoch in bar:
+            if stopper.should_stop:
+                break
+            sampler.set_epoch(epoch)
+            model.train()
+            loss_sum, seen = 0.0, 0
+            for images, tokens in train_loader:
+                with autocast(device):
+                    image_f = model.encode_image(images.to(device), normalize=True)
+                    text_f = model.encode_text(tokens.to(device), normalize=True)
+                loss = loss_fn(image_f.float(), text_f.float(), model.logit_scale.exp().float())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+                loss_sum += float(loss.detach()) * len(images)
+                seen += len(images)
+            val_loss, val_acc = validate(
+                model, val_loader, val_exams, val_labels, bundle.tokenizer, prompts, device
+            )
+            record = {
+                "epoch": float(epoch),
+                "train/loss": loss_sum / seen,
+                "val/loss": val_loss,
+                "val/zeroshot_accuracy": val_acc,
+                "logit_scale": float(model.logit_scale.exp()),
+            }
+            monitored = val_loss if settings.monitor == "val_loss" else -val_acc
+            stopper.step(epoch, monitored, model.state_dict())
+            result.history.append(record)
+            curves.log(record)
+            bar.set_postfix(val_loss=f"{val_loss:.3f}", val_zs_acc=f"{val_acc:.2f}")
+            log.info(
+                "epoch %d: train loss %.4f | val loss %.4f, zero-shot acc %.3f",
+                epoch, record["train/loss"], val_loss, val_acc,
+            )  # fmt: skip
+            if checkpoint_path is not None:
+                save_checkpoint(
+                    checkpoint_path,
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "run_key": run_key,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "early_stopping": stopper.state_dict(),
+                        "rng": rng_state(),
+                        "history": result.history,
+                    },
+                )
+            if after_epoch is not None:
+                after_epoch(epoch)
+    result.finish(stopper)
+    if result.best_epoch:  # the val loss itself, also when accuracy was the monitor (stored negated)
+        result.best_val_loss = result.history[result.best_epoch - 1]["val/loss"]
+    if stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)
+    result.model = model.eval()
+    curves.close(result.summary())
+    log.info(
+        "adaptation done: %d epochs, best epoch %d by %s (val loss %.4f)%s",
+        result.epochs_run, result.best_epoch, settings.monitor, result.best_val_loss,
+        ", stopped early" if result.stopped_early else "",
+    )  # fmt: skip
+    return result
