@@ -226,6 +226,7 @@ def _outputs(root: Path) -> EvaluateOutputs:
         root / "plots/predictions",
         root / "plots/confusion",
         root / "results.md",
+        root / "metrics/arms",
     )
 
 

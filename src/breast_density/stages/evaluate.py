@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from breast_density import paths
+from breast_density.evaluation.arm_metrics import write_arm_metrics
 from breast_density.evaluation.metrics import confusion_counts
 from breast_density.evaluation.plots import plot_confusion
 from breast_density.evaluation.predictions import (
@@ -38,6 +39,7 @@ class EvaluateOutputs:
     predictions_dir: Path  # <model>.csv with actual,predicted for DVC's confusion template
     confusion_dir: Path  # <model>.png heatmaps
     results: Path
+    arms: Path  # <arm>.json: the few headline keys per arm, the metrics dvc.yaml declares
 
 
 def default_outputs() -> EvaluateOutputs:
@@ -46,6 +48,7 @@ def default_outputs() -> EvaluateOutputs:
         predictions_dir=paths.PLOTS / "predictions",
         confusion_dir=paths.PLOTS / "confusion",
         results=paths.RESULTS,
+        arms=paths.METRICS / "arms",
     )
 
 
@@ -127,6 +130,7 @@ def run(params: Params, predictions: dict[str, Path], outputs: EvaluateOutputs) 
     report = json_safe(report)
     write_text(outputs.results, markdown)
     write_json(outputs.metrics, report)
+    write_arm_metrics(outputs.arms, report)
     return report
 
 
