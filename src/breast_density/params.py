@@ -74,6 +74,10 @@ class DataParams(_Section):
 class CohortParams(_Section):
     """The embedded synthetic cohort (demo data)."""
 
+    # dvc.yaml's cohort stage is a `foreach` over this list: [] (any data.source but synthetic) leaves DVC no
+    # cohort stage to run, so `dvc repro` on one's own data never generates the demo cohort.
+    generate: list[Literal["synthetic"]] = Field(default_factory=lambda: ["synthetic"])
+
     exams: int = 400
     scale: float = 0.125  # 1.0 = true vendor resolution (benchmarks), small for the demo
     text_noise: float = 0.15  # probability that a word of a report is corrupted
@@ -193,6 +197,10 @@ class EvaluateParams(_Section):
     confidence: float = 0.95
 
 
+class PlotsTemplateParams(_Section):
+    vega_lite: str = "5.21"  # vega-lite inlined in the offline `dvc plots show` page (DVC's plots use v5)
+
+
 class Params(_Section):
     base: BaseParams = Field(default_factory=BaseParams)
     classes: list[DensityClass] = Field(default_factory=_default_classes)
@@ -210,6 +218,7 @@ class Params(_Section):
     probe: ProbeParams = Field(default_factory=ProbeParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    plots_template: PlotsTemplateParams = Field(default_factory=PlotsTemplateParams)
 
     @model_validator(mode="after")
     def _check_classes(self) -> Params:
@@ -223,6 +232,21 @@ class Params(_Section):
             raise ValueError(f"data.label_map maps to unknown classes {unknown}; classes are {names}")
         return self
 
+    @model_validator(mode="after")
+    def _check_cohort_follows_source(self) -> Params:
+        synthetic = self.data.source == "synthetic"
+        if synthetic and not self.cohort.generate:
+            raise ValueError(
+                "data.source is synthetic but cohort.generate is []: set cohort.generate: [synthetic] "
+                "so that `dvc repro` generates the demo cohort"
+            )
+        if not synthetic and self.cohort.generate:
+            raise ValueError(
+                f"data.source is {self.data.source} but cohort.generate is {self.cohort.generate}: set "
+                "cohort.generate: [] so that `dvc repro` does not generate the synthetic demo cohort"
+            )
+        return self
+
     @property
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]
@@ -232,7 +256,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<top level>"
-        if e["type"] == "extra_forbidden":
+        if not e["loc"] and e["type"] == "value_error":  # a cross-key check: its message names the keys
+            lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{key}'")
         else:
             lines.append(f"{source}: key '{key}': {e['msg']} (got {e.get('input')!r})")
