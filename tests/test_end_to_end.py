@@ -202,7 +202,7 @@ def test_text_param_reruns_from_that_stage_on(demo_repo: Path, first_repro: str)
     out = _run(demo_repo, "dvc", "repro")
     ran = _ran(out)
     assert "normalize" in ran
-    assert not ran & {"cohort", "ingest", "harmonize"}
+    assert not ran & {"cohort@synthetic", "ingest", "harmonize"}
     _commit(demo_repo, "normalize threshold 70")
 
 
