@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench screenshots clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# The README's `dvc plots show` / `dvc plots diff` screenshots, taken by the end-to-end test's offline browser
+# check (needs chromium: apt-get install -y chromium).
+screenshots: install
+	BREAST_DENSITY_SCREENSHOTS=$(abspath docs) $(BIN)/python -m pytest tests/test_end_to_end.py -q -k offline
 
 clean:
 	rm -rf $(VENV)

@@ -2,8 +2,11 @@
 
 A cut-down demo (fewer exams and epochs, set through params.yaml exactly as a user would) runs every stage,
 then: a second repro runs nothing; a finetune param reruns exactly finetune and evaluate; a text param reruns
-from that text stage on; `dvc exp run -S` behaves the same; `dvc metrics diff` and `dvc plots show` work;
-no PHI of the cohort's truth appears in any output.
+from that text stage on; `dvc exp run -S` behaves the same; `dvc metrics show/diff` fit a 200-column
+terminal; `dvc plots show` and `dvc plots diff` pages render every plot in a browser with the network off;
+no PHI of the cohort's truth appears in any output; and on a labels dataset `dvc repro` never runs the cohort.
+
+Screenshots of the offline pages go to $BREAST_DENSITY_SCREENSHOTS when set (the README's come from there).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from ruamel.yaml import YAML
+
+from offline_browser import embeds, rendered_dom, screenshot
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ALL_STAGES = {
-    "cohort",
+    "cohort@synthetic",  # foreach over params cohort.generate
     "ingest",
     "normalize",
     "translate",
@@ -39,7 +45,10 @@ ALL_STAGES = {
     "probe@adapted",
     "finetune",
     "evaluate",
+    "plots_template",
 }
+ARMS = {"zeroshot", "zeroshot_all", "probe", "finetune", "adapted_zeroshot", "adapted_probe"}
+TERMINAL = 200  # columns the metrics tables must fit
 # Copied into the scratch repo: sources only, never data, caches or environments.
 _SKIP_TOP = {
     ".git",
@@ -142,6 +151,9 @@ def test_every_stage_runs_and_writes_its_outputs(demo_repo: Path, first_repro: s
         assert (demo_repo / "plots/predictions" / f"{model}.csv").is_file()
         assert (demo_repo / "metrics/predictions" / f"{model}.csv").is_file()
     assert "p_holm" in evaluate["comparisons"]["probe_vs_finetune"]
+    arms = {p.stem: json.loads(p.read_text()) for p in (demo_repo / "metrics/arms").glob("*.json")}
+    assert set(arms) == ARMS
+    assert arms["finetune"]["accuracy"] == evaluate["finetune"]["accuracy"]
     assert (demo_repo / "results.md").read_text().count("|") > 10
     # data and models go to the DVC cache, not to git
     ignored = _run(demo_repo, "git", "status", "--porcelain", "--ignored")
@@ -177,6 +189,9 @@ def test_finetune_param_reruns_only_finetune_and_evaluate(demo_repo: Path, first
     assert _ran(out) == {"finetune", "evaluate"}
     diff = _run(demo_repo, "dvc", "metrics", "diff", "--json")
     assert "finetune" in json.dumps(json.loads(diff)), "metrics diff shows no finetune change"
+    table = _run(demo_repo, "dvc", "metrics", "diff", "--all")
+    assert "metrics/arms/finetune.json" in table
+    assert _widest(table) <= TERMINAL, f"dvc metrics diff is {_widest(table)} columns wide:\n{table}"
     _commit(demo_repo, "finetune lr 3e-4")
 
 
@@ -190,12 +205,30 @@ def test_adapt_param_reruns_only_the_adapted_arms(demo_repo: Path, first_repro: 
     assert _ran(out) == {"adapt", "embed@adapted", "zeroshot@adapted", "probe@adapted", "evaluate"}
 
 
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def test_metrics_show_fits_a_terminal_and_every_report_stays_readable(
+    demo_repo: Path, first_repro: str
+) -> None:
+    table = _run(demo_repo, "dvc", "metrics", "show")
+    assert _widest(table) <= TERMINAL, f"dvc metrics show is {_widest(table)} columns wide:\n{table}"
+    for arm in ARMS:
+        assert f"metrics/arms/{arm}.json" in table
+    # The full report and the per-stage diagnostics are outputs that dvc reads by name.
+    full = json.loads(_run(demo_repo, "dvc", "metrics", "show", "metrics/evaluate.json", "--json"))
+    assert "p_holm" in json.dumps(full)
+    stage = json.loads(_run(demo_repo, "dvc", "metrics", "show", "metrics/harmonize.json", "--json"))
+    assert "harmonize.json" in json.dumps(stage)
+
+
 def test_text_param_reruns_from_that_stage_on(demo_repo: Path, first_repro: str) -> None:
     _set_params(demo_repo, **{"normalize.min_similarity": 70.0})
     out = _run(demo_repo, "dvc", "repro")
     ran = _ran(out)
     assert "normalize" in ran
-    assert not ran & {"cohort", "ingest", "harmonize"}
+    assert not ran & {"cohort@synthetic", "ingest", "harmonize"}
     _commit(demo_repo, "normalize threshold 70")
 
 
@@ -222,3 +255,53 @@ def test_plots_show_renders_confusion_matrices_and_curves(demo_repo: Path, first
         assert title in html, f"'{title}' not rendered by dvc plots show"
     assert "val/loss" in html  # the curves carry data points, not just a title
     assert (demo_repo / "dvc_plots/static/workspace_plots_confusion_finetune.png").is_file()
+
+
+def _check_renders_offline(page: Path, shot: str) -> None:
+    html = page.read_text()
+    assert not re.search(r"<script[^>]+src=", html), "the page still loads a script from elsewhere"
+    wanted, drawn = embeds(html, rendered_dom(page))
+    assert len(wanted) >= 6, f"expected the 3 confusion matrices and 3 curve plots, found {wanted}"
+    assert drawn == wanted, f"not rendered with the network off: {sorted(set(wanted) - set(drawn))}"
+    target = os.environ.get("BREAST_DENSITY_SCREENSHOTS")
+    png = Path(target) / shot if target else page.parent / shot
+    screenshot(page, png)
+
+
+def test_plots_show_and_diff_render_every_plot_offline(demo_repo: Path, first_repro: str) -> None:
+    # .dvc/config plots.html_template points at the plots_template stage's page: plain commands use it.
+    _run(demo_repo, "dvc", "plots", "show", "-o", "dvc_plots")
+    _check_renders_offline(demo_repo / "dvc_plots/index.html", "plots-show.png")
+    _run(demo_repo, "dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")
+    _check_renders_offline(demo_repo / "dvc_plots_diff/index.html", "plots-diff.png")
+    # Control: DVC's own page (vega from a CDN) draws nothing under the same offline browser.
+    default = demo_repo / "dvc_plots_cdn"
+    _run(demo_repo, "dvc", "plots", "show", "-o", str(default), "--html-template", str(_cdn_page(demo_repo)))
+    wanted, drawn = embeds((default / "index.html").read_text(), rendered_dom(default / "index.html"))
+    assert wanted and not drawn, "the browser reached the network: the offline check proves nothing"
+
+
+def _cdn_page(repo: Path) -> Path:
+    from dvc_render.html import PAGE_HTML
+
+    path = repo / "cdn_page.html"
+    path.write_text(PAGE_HTML)
+    return path
+
+
+def test_on_a_labels_dataset_repro_never_runs_the_cohort(demo_repo: Path, first_repro: str) -> None:
+    """One's own data (the demo's images with a labels.csv): the cohort stage must not run, not even once."""
+    own = demo_repo / "data/own"
+    shutil.copytree(demo_repo / "data/raw/cohort/dicom", own / "dicom")
+    truth = pd.read_csv(demo_repo / "data/raw/cohort-truth/exams.csv", dtype=str)
+    truth[["exam_id", "patient_id", "density"]].to_csv(own / "labels.csv", index=False)
+    shutil.rmtree(demo_repo / "data/raw/cohort")
+    _set_params(demo_repo, **{"data.source": "labels", "data.root": "data/own", "cohort.generate": []})
+    assert "cohort" not in _run(demo_repo, "dvc", "stage", "list")
+    out = _run(demo_repo, "dvc", "repro")
+    ran = _ran(out)
+    assert not any(s.startswith("cohort") for s in ran), ran
+    assert {"ingest", "evaluate"} <= ran
+    assert not (demo_repo / "data/raw/cohort").exists(), "the synthetic cohort was generated again"
+    ingest = json.loads((demo_repo / "metrics/ingest.json").read_text())
+    assert ingest["source"] == "labels"

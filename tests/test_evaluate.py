@@ -370,6 +370,7 @@ def _outputs(root: Path) -> EvaluateOutputs:
         root / "results.md",
         root / "plots/calibration",
         root / "metrics/predictions",
+        root / "metrics/arms",
     )
 
 

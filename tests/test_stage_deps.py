@@ -49,6 +49,6 @@ def test_closure_follows_lazy_imports_and_package_inits() -> None:
 
 def test_rewrite_restores_a_removed_dep() -> None:
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
-    broken = text.replace("      - src/breast_density/io.py\n", "", 1)
+    broken = text.replace("\n      - src/breast_density/io.py\n", "\n", 1)  # a whole line, any stage
     fixed, changed = rewrite_dvc_yaml(broken)
     assert changed and fixed == text

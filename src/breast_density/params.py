@@ -74,6 +74,11 @@ class DataParams(_Section):
 class CohortParams(_Section):
     """The embedded synthetic cohort (demo data)."""
 
+    # dvc.yaml's cohort stage is a `foreach` over this list: [] (any data.source but synthetic) leaves DVC no
+    # cohort stage to run, so `dvc repro` on one's own data never generates the demo cohort; the stage itself
+    # refuses to run for another source and names this key.
+    generate: list[Literal["synthetic"]] = Field(default_factory=lambda: ["synthetic"])
+
     exams: int = 400
     scale: float = 0.125  # 1.0 = true vendor resolution (benchmarks), small for the demo
     text_noise: float = 0.15  # probability that a word of a report is corrupted
@@ -275,6 +280,10 @@ class EvaluateParams(_Section):
         return self
 
 
+class PlotsTemplateParams(_Section):
+    vega_lite: str = "5.21"  # vega-lite inlined in the offline `dvc plots show` page (DVC's plots use v5)
+
+
 class Params(_Section):
     base: BaseParams = Field(default_factory=BaseParams)
     classes: list[DensityClass] = Field(default_factory=_default_classes)
@@ -295,6 +304,7 @@ class Params(_Section):
     probe: ProbeParams = Field(default_factory=ProbeParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    plots_template: PlotsTemplateParams = Field(default_factory=PlotsTemplateParams)
 
     @model_validator(mode="after")
     def _check_classes(self) -> Params:

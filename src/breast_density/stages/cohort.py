@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 
 def run(params: Params, out_dir: Path, truth_dir: Path, metrics_path: Path, plot_path: Path) -> dict:
     """Write the cohort export, its truth, the contact sheet and the cohort metrics; return the metrics."""
+    if params.data.source != "synthetic":
+        raise ValueError(
+            f"data.source is {params.data.source}, so the synthetic demo cohort is not needed: set "
+            "cohort.generate: [] in params.yaml and dvc.yaml has no cohort stage to run"
+        )
     summary = generate_cohort(params.cohort, params.base.seed, out_dir, truth_dir)
     cohort_contact_sheet(truth_dir, plot_path)
     write_json(metrics_path, summary.metrics)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from breast_density import paths
 from breast_density.evaluation.aggregate import exam_level, probability_columns
+from breast_density.evaluation.arm_metrics import write_arm_metrics
 from breast_density.evaluation.calibration import calibration_summary
 from breast_density.evaluation.comparisons import pairwise_comparisons
 from breast_density.evaluation.metrics import confusion_counts
@@ -69,6 +70,7 @@ class EvaluateOutputs:
     results: Path
     calibration_dir: Path | None = None  # <arm>.png reliability diagrams
     tables_dir: Path | None = None  # <arm>.csv: every prediction with ids and probabilities, kept in git
+    arms: Path | None = None  # <arm>.json: the few headline keys per arm, the metrics dvc.yaml declares
 
 
 def default_outputs() -> EvaluateOutputs:
@@ -79,6 +81,7 @@ def default_outputs() -> EvaluateOutputs:
         results=paths.RESULTS,
         calibration_dir=paths.PLOTS / "calibration",
         tables_dir=paths.METRICS / "predictions",
+        arms=paths.METRICS / "arms",
     )
 
 
@@ -240,6 +243,8 @@ def run(
     report = json_safe(report)
     write_text(outputs.results, markdown)
     write_json(outputs.metrics, report)
+    if outputs.arms is not None:
+        write_arm_metrics(outputs.arms, report)
     return report
 
 

@@ -1,0 +1,42 @@
+"""dvc.yaml's top-level blocks point at what the stages really write: declared metrics, model artifacts and
+the offline plots page that .dvc/config hands to `dvc plots show`."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+from import_closure import ROOT
+
+SPEC = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+
+
+def _outs() -> set[str]:
+    outs = set()
+    for stage in SPEC["stages"].values():
+        for out in stage.get("do", stage).get("outs", []):
+            outs.add(out if isinstance(out, str) else next(iter(out)))
+    return outs
+
+
+def test_declared_metrics_are_only_the_per_arm_files_and_evaluate_writes_them() -> None:
+    assert SPEC["metrics"] == ["metrics/arms"]
+    assert "metrics/arms" in _outs()
+
+
+def test_every_model_artifact_is_a_stage_output_with_type_description_and_labels() -> None:
+    artifacts = SPEC["artifacts"]
+    assert {a["path"] for a in artifacts.values()} >= {"models/finetune", "models/probe"}
+    for name, artifact in artifacts.items():
+        assert artifact["path"] in _outs(), f"{name}: {artifact['path']} is no stage's output"
+        assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"], name
+
+
+def test_plots_html_template_is_the_plots_template_stage_output() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc/config")
+    template = (ROOT / ".dvc" / config["plots"]["html_template"]).resolve()
+    out = Path(SPEC["stages"]["plots_template"]["outs"][0])
+    assert (ROOT / out).resolve() in template.parents
