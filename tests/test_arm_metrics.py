@@ -12,6 +12,9 @@ from breast_density.evaluation.arm_metrics import SUMMARY_KEYS, arm_summaries, w
 def _section(accuracy: float, n: int) -> dict:
     return {
         "n": n,
+        "n_images": n,
+        "n_exams": n // 4,
+        "exam": {"accuracy": accuracy + 0.05},
         "accuracy": accuracy,
         "macro_f1": accuracy - 0.1,
         "kappa_linear": 0.2,
@@ -41,7 +44,9 @@ def test_every_arm_and_nothing_else_gets_the_same_keys() -> None:
             "accuracy_high": 0.65,
             "macro_f1": 0.5,
             "kappa": 0.3,
+            "exam_accuracy": 0.65,
             "n_images": 80,
+            "n_exams": 20,
         }
     )
     assert summaries["adapted_probe"]["kappa"] is None

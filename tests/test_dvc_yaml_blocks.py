@@ -8,17 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from import_closure import ROOT
+from dvc_yaml import ROOT, entry_path, expanded_stages
 
 SPEC = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 
 
 def _outs() -> set[str]:
-    outs = set()
-    for stage in SPEC["stages"].values():
-        for out in stage.get("do", stage).get("outs", []):
-            outs.add(out if isinstance(out, str) else next(iter(out)))
-    return outs
+    return {entry_path(out) for stage in expanded_stages().values() for out in stage.get("outs", [])}
 
 
 def test_declared_metrics_are_only_the_per_arm_files_and_evaluate_writes_them() -> None:
@@ -28,7 +24,7 @@ def test_declared_metrics_are_only_the_per_arm_files_and_evaluate_writes_them() 
 
 def test_every_model_artifact_is_a_stage_output_with_type_description_and_labels() -> None:
     artifacts = SPEC["artifacts"]
-    assert {a["path"] for a in artifacts.values()} >= {"models/finetune", "models/probe"}
+    assert {a["path"] for a in artifacts.values()} >= {"models/finetune", "models/probe/base", "models/adapt"}
     for name, artifact in artifacts.items():
         assert artifact["path"] in _outs(), f"{name}: {artifact['path']} is no stage's output"
         assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"], name

@@ -99,7 +99,7 @@ def main() -> None:
         paths.stage_dir("split") / "split.csv",
         paths.stage_dir("embed") / variant,
         variant=variant,
-        adapted_dir=paths.model_dir("adapt"),
+        adapted_dir=paths.model_dir("adapt") if variant != BASE else None,  # only the adapted CLIP reads it
     )
 
 

@@ -121,7 +121,7 @@ def main() -> None:
         paths.stage_dir("zeroshot") / variant,
         paths.model_dir("zeroshot") / variant,
         variant=variant,
-        adapted_dir=paths.model_dir("adapt"),
+        adapted_dir=paths.model_dir("adapt") if variant != BASE else None,  # only the adapted CLIP reads it
     )
 
 
