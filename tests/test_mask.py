@@ -37,7 +37,7 @@ def test_mask_bounding_box_matches_the_breast():
 
 
 def test_blank_and_marker_only_images_fail_clearly():
-    with pytest.raises(MaskError, match="blank"):
+    with pytest.raises(MaskError, match="all-black"):
         breast_mask(np.full((64, 64), 1000, dtype=np.uint16))
     only_marker = np.zeros((128, 128), dtype=np.uint16)
     only_marker[5:12, 110:120] = 60000

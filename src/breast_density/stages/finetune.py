@@ -1,6 +1,6 @@
 """Stage finetune: train a timm ConvNeXt end to end on the harmonised images, predict the test split.
 
-Writes models/finetune/ (weights, resolved config, a copy of the harmonisation reference, so that
+Writes models/finetune/ (weights, resolved config, a copy of the harmonisation spec, so that
 `breast-density predict` is self-contained), data/processed/finetune/predictions.csv and the dvclive curves.
 A killed run resumes from models/finetune-resume/ when the configuration and the training images are
 unchanged; a finished run empties that folder, so a later change never resumes a stale run.
@@ -33,8 +33,6 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-REFERENCE_FILE = "harmonize_reference.npy"
-VENDOR_LEVELS_FILE = "harmonize_vendor_levels.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 _ID_COLUMNS = ["image_id", "exam_id", "patient_id"]
 
@@ -87,12 +85,9 @@ def run(
     seed_everything(params.base.seed)
     frame = _load_split(split_csv, root, class_names)
     # Copied into the model bundle so predict harmonises new images exactly like the training images.
-    harmonize_files = {REFERENCE_FILE: harmonize_dir / "reference.npy"}
-    if params.harmonize.match == "vendor":
-        harmonize_files[VENDOR_LEVELS_FILE] = harmonize_dir / "vendor_levels.npz"
-    for source in harmonize_files.values():
-        if not source.is_file():
-            raise FileNotFoundError(f"{source}: harmonisation output missing (run the harmonize stage)")
+    spec_file = harmonize_dir / paths.HARMONIZE_SPEC_FILE
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{spec_file}: harmonisation spec missing (run the harmonize stage)")
     parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
     log.info("images: %s", {p: len(f) for p, f in parts.items()})
 
@@ -134,22 +129,15 @@ def run(
     test_acc = float((predictions["actual"] == predictions["predicted"]).mean())
 
     reset_dir(model_dir)
-    for name, source in harmonize_files.items():
-        with atomic_path(model_dir / name) as tmp:
-            shutil.copyfile(source, tmp)
+    with atomic_path(model_dir / paths.BUNDLE_SPEC_FILE) as tmp:
+        shutil.copyfile(spec_file, tmp)
     config = {
         "kind": "finetune",
         "arch": cfg.arch,
         "img_size": cfg.img_size,
         "class_names": class_names,
         "data_config": data_config,
-        "harmonize": {
-            "size": params.harmonize.size,
-            "bit_depth": params.harmonize.bit_depth,
-            "match": params.harmonize.match,
-            "reference_file": REFERENCE_FILE,
-            "vendor_levels_file": VENDOR_LEVELS_FILE if VENDOR_LEVELS_FILE in harmonize_files else None,
-        },
+        "harmonize_spec": paths.BUNDLE_SPEC_FILE,
         "training": {
             **params.finetune.model_dump(exclude={"workers"}),
             "seed": params.base.seed,

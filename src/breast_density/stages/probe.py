@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from breast_density import paths
-from breast_density.io import reset_dir, write_csv
+from breast_density.io import atomic_path, reset_dir, write_csv
 from breast_density.models.embedding_files import load_embeddings, read_split, rows_for
 from breast_density.models.prediction_frame import prediction_frame
 from breast_density.models.probe import ProbeConfig, predict_proba, save_probe, train_probe
@@ -31,8 +32,11 @@ def run(
     out_dir: str | Path,
     model_dir: str | Path,
     live_dir: str | Path,
+    spec_file: str | Path,
 ) -> pd.DataFrame:
-    """Train the probe on train, early-stop on val, predict test; returns the test predictions."""
+    """Train the probe on train, early-stop on val, predict test; returns the test predictions.
+
+    `spec_file`: the harmonize stage's recipe, copied into the bundle so predict is self-contained."""
     seed_everything(params.base.seed)
     names = params.class_names
     split = read_split(split_csv, ("image_id", "label", "partition"))
@@ -66,8 +70,10 @@ def run(
     table = prediction_frame(parts[TEST], probs, names)
     out = reset_dir(out_dir)
     write_csv(out / "predictions.csv", table)
+    with atomic_path(reset_dir(model_dir) / paths.BUNDLE_SPEC_FILE) as tmp:
+        shutil.copyfile(spec_file, tmp)
     save_probe(
-        reset_dir(model_dir),
+        Path(model_dir),
         result.model,
         {
             "classes": names,
@@ -108,6 +114,7 @@ def main() -> None:
         out_dir=paths.stage_dir("probe"),
         model_dir=paths.model_dir("probe"),
         live_dir=paths.live_dir("probe"),
+        spec_file=paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
     )
 
 
