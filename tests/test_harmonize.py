@@ -103,6 +103,17 @@ def test_output_geometry_background_and_dtype(bit_depth, dtype):
     assert out[: out.shape[0] // 8, -out.shape[1] // 6 :].max() < np.iinfo(dtype).max * 0.9
 
 
+@pytest.mark.parametrize("match", ["vendor", "image"])
+def test_pixels_outside_the_breast_mask_are_exactly_zero(match):
+    reference, levels = _vendor_levels(96)
+    for seed, density in enumerate(DENSITIES):
+        image = curve_mono1(phantom(density=density, seed=seed)[0])
+        source = levels["mono1"] if match == "vendor" else None
+        result = harmonize_details(image, "L", reference, 96, 8, source)
+        mask = result.prepared.mask
+        assert (result.image[~mask] == 0).all() and (result.image[mask] >= 1).all()
+
+
 def test_chest_wall_ends_up_on_the_left():
     reference = histogram_cdf(np.ones(BINS))
     left, _, _ = phantom(density=0.3, seed=1, chest_wall="left")

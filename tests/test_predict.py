@@ -155,13 +155,15 @@ def test_predict_gives_the_training_pixels_of_a_cohort_dicom(tmp_path: Path) -> 
     params = parse_params({"harmonize": {"size": 64, "workers": 1}, "ingest": {"workers": 1}})
     ingest_stage.run(params, raw, tmp_path / "ingest", tmp_path / "ingest.json")
     out_dir = tmp_path / "harmonize"
-    harmonize_stage.run(
+    metrics = harmonize_stage.run(
         params,
         tmp_path / "ingest" / "images.csv",
         out_dir,
         tmp_path / "harmonize.json",
         tmp_path / "harmonize.png",
+        truth=harmonize_stage.synthetic_truth(params, truth),  # the stage scores its masks on the way
     )
+    assert set(metrics["mask_iou"]) == set(read_csv(truth / "images.csv")["vendor"])
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "harmonize_spec.json").write_bytes((out_dir / "spec.json").read_bytes())

@@ -122,24 +122,46 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
         raise MaskError(f"image of shape {image.shape} is too small to find a breast in")
     _check_not_blank(image, options)
     r0, r1, c0, c1 = box = film_box(image)
-    film = image[r0:r1, c0:c1]
+    # A scanned film's outermost rows and columns carry the scanner's edge lines: segment inside them and
+    # extend the result outwards, so a breast that reaches the film edge still does.
+    margin = 0 if box == (0, image.shape[0], 0, image.shape[1]) else max(2, min(image.shape) // 150)
+    if min(r1 - r0, c1 - c0) <= 4 * margin + 8:
+        raise MaskError("no breast found: the film area is too small")
+    film = image[r0 + margin : r1 - margin, c0 + margin : c1 - margin]
     # 8-bit rescale over the film (256 levels separate air from tissue), smoothed so detector or scanner
     # noise in the background stays below the threshold.
     lo, hi = int(film.min()), int(film.max())
     scaled = np.clip((film.astype(np.int64) - lo) * 255 // max(hi - lo, 1), 0, 255).astype(np.uint8)
     sigma = max(1.0, min(film.shape) / 150)
     smooth = cv2.GaussianBlur(scaled, (0, 0), sigma)
-    air = smooth <= air_threshold(smooth)
+    # The threshold comes from the smoothed histogram; the edge from a median filter, which removes noise
+    # without spreading the skin line outwards as the Gaussian does.
+    median = cv2.medianBlur(scaled, 5)
+    threshold = air_threshold(smooth)
+    air = median <= threshold
+    # Film fog and uneven exposure tilt the background, so that part of it may lie above the threshold: fit a
+    # plane to everything up to a third of the way to the Otsu level (still below the thinnest fat at the
+    # skin line), take the tilt out and threshold again.
+    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    flat = _detrend(scaled, median <= min(threshold + (otsu - threshold) // 3, 2 * threshold + 4))
+    if flat is not None:
+        scaled = flat
+        smooth = cv2.GaussianBlur(scaled, (0, 0), sigma)
+        air = cv2.medianBlur(scaled, 5) <= air_threshold(smooth)
     # Bright artefacts, widened by the blur radius so their halo does not bridge them to the skin.
-    # Opening first: isolated noisy pixels of dense tissue reach the level too, flat artefacts survive it.
+    # A label's printed letters are holes in it: close and fill them first. Then an opening: isolated noisy
+    # pixels of dense tissue reach the level too, flat artefacts survive it.
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     bright = (scaled >= round(255 * options.bright_level)).astype(np.uint8)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    bright = fill_holes(cv2.morphologyEx(bright, cv2.MORPH_CLOSE, square).astype(bool)).astype(np.uint8)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, square)
     grow = 2 * int(np.ceil(sigma)) + 1
     bright = cv2.dilate(bright, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))).astype(bool)
     if bright.sum() > _MAX_BRIGHT_SHARE * (~air).sum():
         bright[:] = False  # a flat or saturated breast, not artefacts beside one
     foreground = (~air & ~bright).astype(np.uint8)
-    side = max(3, (min(film.shape) // 100) | 1)
+    # Wide enough to cut scratches, scanner lines and marker strokes off the skin line.
+    side = max(3, (min(film.shape) // 60) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
@@ -151,11 +173,41 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     mask = _fill(labels == breast, air)
     n_bright, _ = cv2.connectedComponents((bright & ~mask).astype(np.uint8), connectivity=8)
     removed = (count - 2) + (n_bright - 1)
+    mask = np.pad(mask, margin, mode="edge")
     frame = np.zeros(image.shape, dtype=bool)
     frame[r0:r1, c0:c1] = mask
     result = BreastMask(frame, float(mask.mean()), _border_contact(mask), int(removed), box)
     check_quality(result, options)
     return result
+
+
+def _detrend(scaled: np.ndarray, air: np.ndarray) -> np.ndarray | None:
+    """`scaled` minus the plane fitted to its background pixels, or None when the background is flat.
+
+    The fit uses exact integer moments (on every other pixel), so the result does not depend on the
+    summation order of the machine; the plane is rounded to whole grey levels before it is subtracted.
+    """
+    sub = air[::2, ::2]
+    if sub.sum() < 0.05 * sub.size:
+        return None  # too little background to fit
+    ys, xs = np.nonzero(sub)
+    ys, xs = 2 * ys.astype(np.int64), 2 * xs.astype(np.int64)
+    v = scaled[::2, ::2][sub].astype(np.int64)
+    ones = np.ones_like(xs)
+    cols = (ones, xs, ys)
+    normal = np.array([[int((a * b).sum()) for b in cols] for a in cols], dtype=np.float64)
+    rhs = np.array([int((a * v).sum()) for a in cols], dtype=np.float64)
+    try:
+        _, bx, by = np.linalg.solve(normal, rhs)
+    except np.linalg.LinAlgError:
+        return None
+    rows, width = scaled.shape
+    yy = np.arange(rows, dtype=np.float64)[:, None] - (rows - 1) / 2
+    xx = np.arange(width, dtype=np.float64)[None, :] - (width - 1) / 2
+    tilt = np.rint(bx * xx + by * yy).astype(np.int64)
+    if int(tilt.max()) - int(tilt.min()) < 3:
+        return None  # flat enough: leave the image as it is
+    return np.clip(scaled.astype(np.int64) - tilt, 0, 255).astype(np.uint8)
 
 
 def _chest_wall_component(stats: np.ndarray, shape: tuple[int, int]) -> int | None:

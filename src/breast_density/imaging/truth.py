@@ -2,7 +2,7 @@
 
 The cohort writes one small label PNG per image (``masks/<exam>/<side>_<view>.png`` in its truth folder, same
 frame as the image): 0 background, 1 breast (pectoral muscle included), 2 implant (counts as breast),
-3 artefact (labels, markers, ruler strips, scanner edge lines). A computed mask is scored at its own
+3 artefact (labels, markers, ruler and step-wedge strips). A computed mask is scored at its own
 resolution, the harmonised working size, with the truth area-averaged onto that grid.
 """
 
