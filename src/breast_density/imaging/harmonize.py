@@ -124,7 +124,7 @@ def check_levels(levels: np.ndarray) -> np.ndarray:
     if levels.shape != (LEVELS,) or np.any(levels < 0) or levels.sum() <= 0:
         raise ValueError(
             f"source histogram must be non-negative counts over the {LEVELS} uint16 levels with a positive "
-            f"total (as in vendor_levels.npz of the harmonize stage); got shape {levels.shape}"
+            f"total (a vendor's mean breast histogram from the reference pass); got shape {levels.shape}"
         )
     return levels
 
@@ -140,7 +140,7 @@ def check_reference(reference: np.ndarray) -> np.ndarray:
     if not ok:
         raise ValueError(
             f"reference must be a non-decreasing CDF of shape ({BINS + 1},) from 0 to 1 "
-            f"(as written to reference.npy by the harmonize stage); got shape {reference.shape}"
+            f"(as in the harmonize stage's spec.json); got shape {reference.shape}"
         )
     return reference
 
@@ -247,9 +247,10 @@ def harmonize_image(
     """Harmonise one decoded image (2-D uint16, dense bright; see imaging.decode.read_pixels).
 
     Crops to the breast, puts the chest wall on the left, resizes so the longest side is `size`, and maps
-    breast pixels through the histogram match onto `reference` (reference.npy of the harmonize stage):
-    through `source_levels` when given (harmonize.match = vendor: the image vendor's breast histogram from
-    vendor_levels.npz), else through the image's own breast histogram.
+    breast pixels through the histogram match onto `reference` (the reference of the harmonize spec):
+    through `source_levels` when given (a vendor's mean breast histogram over the 65536 levels), else through
+    the image's own breast histogram. New files are best harmonised with imaging.spec.harmonize_file and the
+    stage's spec.json, which is exactly what the stage did.
     Returns uint8 (bit_depth 8) or uint16 (16), 0 outside the breast. Raises MaskError if no breast is found.
     """
     return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image

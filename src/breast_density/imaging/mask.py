@@ -134,9 +134,9 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     scaled = np.clip((film.astype(np.int64) - lo) * 255 // max(hi - lo, 1), 0, 255).astype(np.uint8)
     sigma = max(1.0, min(film.shape) / 150)
     smooth = cv2.GaussianBlur(scaled, (0, 0), sigma)
-    # The threshold comes from the smoothed histogram; the edge from a median filter, which removes noise
-    # without spreading the skin line outwards as the Gaussian does.
-    median = cv2.medianBlur(scaled, 5)
+    # The threshold comes from the smoothed histogram; the edge from a median filter (noise out, the skin line
+    # kept where it is) and a light blur (so the outline, hence the crop, is the same whatever the vendor).
+    median = _edge_image(scaled, sigma)
     threshold = air_threshold(smooth)
     air = median <= threshold
     # Film fog and uneven exposure tilt the background, so that part of it may lie above the threshold: fit a
@@ -147,7 +147,7 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     if flat is not None:
         scaled = flat
         smooth = cv2.GaussianBlur(scaled, (0, 0), sigma)
-        air = cv2.medianBlur(scaled, 5) <= air_threshold(smooth)
+        air = _edge_image(scaled, sigma) <= air_threshold(smooth)
     # Bright artefacts, widened by the blur radius so their halo does not bridge them to the skin.
     # A label's printed letters are holes in it: close and fill them first. Then an opening: isolated noisy
     # pixels of dense tissue reach the level too, flat artefacts survive it.
@@ -179,6 +179,10 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     result = BreastMask(frame, float(mask.mean()), _border_contact(mask), int(removed), box)
     check_quality(result, options)
     return result
+
+
+def _edge_image(scaled: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(cv2.medianBlur(scaled, 5), (0, 0), sigma / 2)
 
 
 def _detrend(scaled: np.ndarray, air: np.ndarray) -> np.ndarray | None:
