@@ -15,7 +15,7 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 from scipy.stats import spearmanr
 
 from breast_density import cli
-from breast_density.cohort import generate
+from breast_density.cohort import generate, phantom
 from breast_density.cohort.generate import (
     DENSITIES,
     eligible_words,
@@ -24,11 +24,19 @@ from breast_density.cohort.generate import (
     write_reports,
 )
 from breast_density.cohort.phantom import sample_fraction
-from breast_density.cohort.vendors import MAMMO_FOR_PRESENTATION, VENDOR_NAMES, VENDORS
+from breast_density.cohort.vendors import (
+    MAMMO_FOR_PRESENTATION,
+    SECONDARY_CAPTURE,
+    VENDOR_NAMES,
+    VENDOR_WEIGHTS,
+    VENDORS,
+)
+from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, read_truth
 from breast_density.io import read_csv
 from breast_density.params import CohortParams, ParamsError, parse_params
 
 SEED = 11
+FILM = next(v.name for v in VENDORS if v.transfer == "film")
 # Uniform prior so every class shows up in a tiny cohort; the study prior is tested on a large text-only plan.
 TINY = CohortParams(
     exams=20, scale=0.06, class_prior=[0.25, 0.25, 0.25, 0.25], reader_noise=0.2, repeat_patient_rate=0.3
@@ -124,6 +132,9 @@ def test_layout_and_truth_columns_follow_the_contract(
         "vendor",
         "path",
         "fibroglandular_fraction",
+        "mask",
+        "implant",
+        "magnified",
     ]
     errors = read_csv(cohort / "cohort-truth/text_errors.csv")
     assert list(errors.columns) == ["exam_id", "word_index", "original", "corrupted", "kind"]
@@ -151,9 +162,13 @@ def test_every_dicom_reads_and_carries_the_mammography_tags(
     sops = set()
     for row in images.itertuples():
         ds = pydicom.dcmread(row.path)
-        missing = [t for t in TAGS if t not in ds or ds[t].value in (None, "")]
+        film = row.vendor == FILM
+        tags = [t for t in TAGS if not (film and t.startswith("Window"))]  # scanned film: no VOI
+        missing = [t for t in tags if t not in ds or ds[t].value in (None, "")]
         assert not missing, f"{row.path}: missing {missing}"
-        assert ds.Modality == "MG" and ds.SOPClassUID == MAMMO_FOR_PRESENTATION
+        assert ds.Modality == "MG" and ds.SOPClassUID == (
+            SECONDARY_CAPTURE if film else MAMMO_FOR_PRESENTATION
+        )
         assert ds.PresentationIntentType == "FOR PRESENTATION"
         assert (ds.ImageLaterality, ds.ViewPosition) == (row.laterality, row.view)
         assert ds.PatientID == patient_of[row.exam_id] and ds.Manufacturer == row.vendor
@@ -195,10 +210,18 @@ def test_dense_tissue_is_bright_after_display_for_every_vendor(images: pd.DataFr
         assert rho > 0.6, f"{vendor}: displayed brightness does not follow density (rho={rho:.2f})"
 
 
-def test_breast_sits_against_the_chest_wall_of_its_side(images: pd.DataFrame) -> None:
+def test_breast_sits_against_the_chest_wall_of_its_side(cohort: Path, images: pd.DataFrame) -> None:
     for row in images.itertuples():
+        breast = np.isin(read_truth(cohort / "cohort-truth" / row.mask), (BREAST, IMPLANT))
+        cols = np.flatnonzero(breast.any(axis=0))
         shown = _display(pydicom.dcmread(row.path))
         band = max(2, shown.shape[1] // 10)
+        if row.vendor == FILM:  # the film's zero padding lies between the breast and the frame
+            left, right = int(cols[0]), shown.shape[1] - 1 - int(cols[-1])
+            assert (left < right) == (row.laterality == "L"), f"{row.path}: breast on the wrong side"
+            assert (shown[breast] > 0).all()
+            continue
+        assert cols[0 if row.laterality == "L" else -1] in (0, shown.shape[1] - 1)
         left, right = shown[:, :band].mean(), shown[:, -band:].mean()
         assert (left > right) == (row.laterality == "L"), f"{row.path}: breast on the wrong side"
 
@@ -207,14 +230,14 @@ def test_laterality_marker_is_burned_into_the_corner_away_from_the_chest_wall(im
     for row in images.itertuples():
         shown = _display(pydicom.dcmread(row.path))
         h, w = shown.shape
-        top = shown[: max(3, h // 12)]
+        top = shown[: max(3, h // (6 if row.vendor == FILM else 12))]  # film: below the zero padding
         anterior, chest = (
             (top[:, -w // 3 :], top[:, : w // 3])
             if row.laterality == "L"
             else (top[:, : w // 3], top[:, -w // 3 :])
         )
         assert anterior.max() > 0.99, f"{row.path}: no burned-in label"
-        if row.view == "CC":  # on MLO the pectoral muscle fills the chest-wall corner
+        if row.view == "CC" and row.vendor != FILM:  # MLO: the pectoral muscle; film: scanner lines
             assert chest.max() < 0.5, f"{row.path}: label on the chest-wall side"
 
 
@@ -338,3 +361,60 @@ def test_stage_writes_metrics_and_contact_sheet(tmp_path: Path) -> None:
     assert set(metrics["exams_per_vendor"]) == set(VENDOR_NAMES)
     assert 0 <= metrics["statement_rate"] <= 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_image_has_a_compact_true_mask_in_its_own_frame(cohort: Path, images: pd.DataFrame) -> None:
+    mask_bytes = dicom_bytes = 0
+    for row in images.itertuples():
+        mask_path = cohort / "cohort-truth" / row.mask
+        labels = read_truth(mask_path)
+        ds = pydicom.dcmread(row.path)
+        assert labels.shape == (ds.Rows, ds.Columns)
+        assert set(np.unique(labels).tolist()) <= {0, BREAST, IMPLANT, ARTEFACT} and (labels == BREAST).any()
+        assert str((labels == IMPLANT).any()) == row.implant
+        mask_bytes += mask_path.stat().st_size
+        dicom_bytes += Path(row.path).stat().st_size
+    assert mask_bytes < 0.05 * dicom_bytes
+
+
+def test_scanned_film_is_zero_padded_with_fog_labels_and_strip(cohort: Path, images: pd.DataFrame) -> None:
+    films = images[images["vendor"] == FILM]
+    assert len(films) > 0
+    for row in films.itertuples():
+        pixels = pydicom.dcmread(row.path).pixel_array
+        inside = pixels > 0
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        assert r0 > 0 and c0 > 0 and r1 < pixels.shape[0] and c1 < pixels.shape[1], "no padding"
+        assert inside[r0:r1, c0:c1].all(), "the film base must never be exact zero (that is the padding)"
+        labels = read_truth(cohort / "cohort-truth" / row.mask)
+        background = (labels == 0) & inside
+        fog = np.median(pixels[background]) / 4095
+        assert 0.02 < fog < 0.15, "film base fog out of range"
+        artefact = labels == ARTEFACT
+        assert artefact.any() and np.median(pixels[artefact]) / 4095 > 0.8  # labels, marker, strip: bright
+        breast_cols = np.flatnonzero((labels == BREAST).any(axis=0))
+        assert breast_cols[0] == c0 if row.laterality == "L" else breast_cols[-1] == c1 - 1  # film edge
+
+
+def test_rare_anatomy_and_vendors_follow_their_rates() -> None:
+    plan = plan_cohort(CohortParams(exams=4000), SEED)
+    anatomy = [p.anatomy for p in {e.patient.index: e.patient for e in plan}.values()]
+    assert np.mean([a.implant for a in anatomy]) == pytest.approx(generate._IMPLANT, abs=0.01)
+    assert np.mean([a.size > 1 for a in anatomy]) == pytest.approx(generate._LARGE, abs=0.015)
+    assert np.mean([a.size < 0 for a in anatomy]) == pytest.approx(generate._SMALL, abs=0.015)
+    share = pd.Series([e.vendor for e in plan]).value_counts(normalize=True)
+    for name, weight in zip(VENDOR_NAMES, VENDOR_WEIGHTS, strict=True):
+        assert share[name] == pytest.approx(weight, abs=0.03), name
+
+
+def test_magnified_views_show_the_anterior_breast_against_the_frame_edge() -> None:
+    anatomy = phantom.Anatomy(size=0.5, shape_seed=3, implant=True)
+    rng = np.random.default_rng(0)
+    for lat in ("L", "R"):
+        view = phantom.render_view(rng, (300, 240), "CC", lat, "B", 0.25, anatomy, 0.5, zoom=1.6)
+        cols = np.flatnonzero(view.outline.any(axis=0))
+        chest, front = (0, cols[-1]) if lat == "L" else (239, cols[0])
+        assert chest in (cols[0], cols[-1]), "the chest-wall edge must cut the magnified breast"
+        assert 0 < front < 239, "air must remain in front of the nipple"
+        assert not (view.implant & ~view.outline).any()

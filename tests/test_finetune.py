@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from breast_density.data.datasets import HarmonizedImages
-from breast_density.imaging.harmonize import BINS, LEVELS
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, load_bundle
 from breast_density.models.training import (
@@ -210,8 +209,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     frame.to_csv(split_csv, index=False)
     harmonize_dir = tmp_path / "harmonize"
     harmonize_dir.mkdir()
-    np.save(harmonize_dir / "reference.npy", np.linspace(0, 1, BINS + 1))
-    np.savez(harmonize_dir / "vendor_levels.npz", v=np.ones(LEVELS))
+    (harmonize_dir / "spec.json").write_text('{"version": 1}')  # copied into the bundle as it is
     out = {
         "model_dir": tmp_path / "models" / "finetune",
         "predictions_csv": tmp_path / "processed" / "predictions.csv",
@@ -229,7 +227,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
     assert np.allclose(predictions[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-4)
     _, config = load_bundle(out["model_dir"])
     assert config["class_names"] == CLASSES and config["img_size"] == SIZE
-    assert (out["model_dir"] / config["harmonize"]["reference_file"]).is_file()
+    assert (out["model_dir"] / config["harmonize_spec"]).read_text() == '{"version": 1}'
     assert summary["epochs"] == 2
     loss_curve = out["live_dir"] / "plots" / "metrics" / "train" / "loss.tsv"
     assert len(loss_curve.read_text().splitlines()) == 3  # header + 2 epochs
@@ -240,8 +238,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
 def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -> None:
     frame = make_cohort(tmp_path, {"train": 2, "val": 1, "test": 1})
     frame.to_csv(tmp_path / "split.csv", index=False)
-    np.save(tmp_path / "reference.npy", np.linspace(0, 1, BINS + 1))
-    np.savez(tmp_path / "vendor_levels.npz", v=np.ones(LEVELS))
+    (tmp_path / "spec.json").write_text('{"version": 1}')
     resume_dir = tmp_path / "resume"
     args = (
         _stage_params(),

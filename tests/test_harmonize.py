@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from breast_density.imaging.batch import harmonize_file
 from breast_density.imaging.decode import ImageReadError, read_pixels
 from breast_density.imaging.harmonize import (
     BINS,
@@ -16,7 +17,6 @@ from breast_density.imaging.harmonize import (
     harmonize_image,
     histogram_cdf,
     level_counts,
-    load_reference,
     output_unit,
     prepare,
     reference_from_levels,
@@ -25,6 +25,7 @@ from breast_density.imaging.harmonize import (
 )
 from breast_density.imaging.mask import downsample
 from breast_density.imaging.reduced import read_reduced
+from breast_density.imaging.spec import HarmonizeSpec, build_spec, harmonize_file, load_spec
 from breast_density.io import read_csv, read_json
 from breast_density.params import parse_params
 from breast_density.stages import harmonize as stage
@@ -100,6 +101,17 @@ def test_output_geometry_background_and_dtype(bit_depth, dtype):
     assert (out == 0).any() and out.max() > np.iinfo(dtype).max // 2
     # the marker (bright, top right) is outside the breast and must not survive as a bright blob
     assert out[: out.shape[0] // 8, -out.shape[1] // 6 :].max() < np.iinfo(dtype).max * 0.9
+
+
+@pytest.mark.parametrize("match", ["vendor", "image"])
+def test_pixels_outside_the_breast_mask_are_exactly_zero(match):
+    reference, levels = _vendor_levels(96)
+    for seed, density in enumerate(DENSITIES):
+        image = curve_mono1(phantom(density=density, seed=seed)[0])
+        source = levels["mono1"] if match == "vendor" else None
+        result = harmonize_details(image, "L", reference, 96, 8, source)
+        mask = result.prepared.mask
+        assert (result.image[~mask] == 0).all() and (result.image[mask] >= 1).all()
 
 
 def test_chest_wall_ends_up_on_the_left():
@@ -180,8 +192,9 @@ def test_stage_harmonizes_quarantines_and_reports(tmp_path, workers):
     assert metrics == read_json(tmp_path / "m.json")
     assert metrics["quarantined"] == 1 and metrics["flipped"] == 4
     assert metrics["disagreement_reduction"] >= 0.5
-    check_reference(np.load(out_dir / "reference.npy"))
-    assert set(np.load(out_dir / "vendor_levels.npz").files) == {"mono1", "mono2"}
+    spec = load_spec(out_dir / "spec.json")
+    assert set(spec.vendor_luts) == {"mono1", "mono2"} and spec.size == 64 and spec.bit_depth == 8
+    assert sorted(p.name for p in out_dir.iterdir()) == ["images", "index.csv", "quarantine.csv", "spec.json"]
     assert (tmp_path / "plot.png").stat().st_size > 10_000
 
 
@@ -221,18 +234,33 @@ def test_reduced_decode_raises_named_errors(tmp_path):
         read_reduced(tmp_path / "none.dcm", 64)
 
 
-def test_saved_reference_and_file_api_reproduce_the_stage(tmp_path):
+@pytest.mark.parametrize("match", ["vendor", "image"])
+def test_saved_spec_and_file_api_reproduce_the_stage(tmp_path, match):
     images_csv = _write_cohort(tmp_path)
-    params = parse_params({"harmonize": {"size": 64, "workers": 1}})
+    params = parse_params({"harmonize": {"size": 64, "workers": 1, "match": match}})
     out_dir = tmp_path / "harmonize"
     stage.run(params, images_csv, out_dir, tmp_path / "m.json", tmp_path / "plot.png")
-    reference, vendor_levels = load_reference(out_dir)
-    row = read_csv(out_dir / "index.csv").iloc[0]
-    source = read_csv(images_csv).set_index("image_id").loc[row["image_id"]]
-    again = harmonize_file(source["path"], row["laterality"], reference, 64, 8, vendor_levels[row["vendor"]])
-    np.testing.assert_array_equal(again, cv2.imread(row["path"], cv2.IMREAD_UNCHANGED))
-    with pytest.raises(FileNotFoundError, match="harmonize stage"):
-        load_reference(tmp_path)
+    spec = load_spec(out_dir / "spec.json")
+    sources = read_csv(images_csv).set_index("image_id")
+    for row in read_csv(out_dir / "index.csv").itertuples():
+        again = harmonize_file(sources.loc[row.image_id, "path"], row.laterality, row.vendor, spec).image
+        np.testing.assert_array_equal(again, cv2.imread(row.path, cv2.IMREAD_UNCHANGED))
+    with pytest.raises(FileNotFoundError, match="harmonize"):
+        load_spec(tmp_path / "spec.json")
+
+
+def test_spec_round_trips_through_json_exactly():
+    reference, levels = _vendor_levels(64)
+    for bit_depth in (8, 16):
+        spec = build_spec(64, bit_depth, "vendor", reference, levels)
+        again = HarmonizeSpec.from_json(json.loads(json.dumps(spec.to_json())))
+        np.testing.assert_array_equal(again.reference, spec.reference)
+        assert again.vendor_luts.keys() == spec.vendor_luts.keys() and again.mask == spec.mask
+        for vendor, lut in spec.vendor_luts.items():
+            assert again.vendor_luts[vendor].dtype == lut.dtype and np.all(np.diff(lut.astype(int)) >= 0)
+            np.testing.assert_array_equal(again.vendor_luts[vendor], lut)
+    with pytest.raises(ValueError, match="version"):
+        HarmonizeSpec.from_json({**spec.to_json(), "version": 99})
 
 
 def test_stage_accepts_png_sources_without_vendor(tmp_path):

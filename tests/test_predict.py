@@ -1,4 +1,5 @@
-"""`breast-density predict` on cohort DICOMs and PNGs, with a saved (untrained, tiny) ConvNeXt or probe."""
+"""`breast-density predict` on cohort DICOMs and PNGs, with a saved (untrained, tiny) ConvNeXt or probe;
+predict harmonises a training DICOM to exactly the pixels the harmonize stage wrote for it."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from breast_density.cli import main as cli_main
 from breast_density.cohort.generate import generate_cohort
 from breast_density.imaging.dicom_header import scan_header
 from breast_density.imaging.harmonize import BINS, LEVELS
+from breast_density.imaging.spec import build_spec, load_spec, write_spec
+from breast_density.ingest.deid import pseudonymize, resolve_hash_key
+from breast_density.io import read_csv
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
-from breast_density.params import CohortParams, Params
+from breast_density.models.predict import harmonize_new_file
+from breast_density.params import CohortParams, Params, parse_params
+from breast_density.stages import harmonize as harmonize_stage
+from breast_density.stages import ingest as ingest_stage
 
 CLASSES = ["A", "B", "C", "D"]
 
@@ -32,15 +38,17 @@ def _reference() -> np.ndarray:
     return np.linspace(0, 1, BINS + 1) ** 0.8  # any valid CDF: the test checks plumbing, not accuracy
 
 
+def _write_spec(path: Path, vendor: str) -> None:
+    write_spec(path, build_spec(64, 8, "vendor", _reference(), {vendor: np.ones(LEVELS)}))
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, cohort_dicoms: list[Path]) -> Path:
     out = tmp_path_factory.mktemp("models") / "finetune"
     torch.manual_seed(0)
     model = create_convnext("convnext_atto", len(CLASSES))
     out.mkdir()
-    np.save(out / "harmonize_reference.npy", _reference())
-    vendor = scan_header(cohort_dicoms[0]).vendor
-    np.savez(out / "harmonize_vendor_levels.npz", **{vendor: np.ones(LEVELS)})
+    _write_spec(out / "harmonize_spec.json", scan_header(cohort_dicoms[0]).vendor)
     save_bundle(
         out,
         model,
@@ -50,13 +58,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, cohort_dicoms: list[Path
             "img_size": 32,
             "class_names": CLASSES,
             "data_config": model_data_config(model, 32),
-            "harmonize": {
-                "size": 64,
-                "bit_depth": 8,
-                "match": "vendor",
-                "reference_file": "harmonize_reference.npy",
-                "vendor_levels_file": "harmonize_vendor_levels.npz",
-            },
+            "harmonize_spec": "harmonize_spec.json",
         },
     )
     return out
@@ -116,20 +118,6 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and "config.json" in err and "Traceback" not in err
 
 
-def _pipeline_folder(tmp_path: Path, dicoms: list[Path], monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A working directory with params.yaml and harmonize outputs, as the CLIP bundles expect."""
-    monkeypatch.chdir(tmp_path)
-    params = Params().model_dump()
-    params["harmonize"]["size"] = 64
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    harmonize = Path("data/interim/harmonize")
-    harmonize.mkdir(parents=True)
-    np.save(harmonize / "reference.npy", _reference())
-    vendor = scan_header(dicoms[0]).vendor
-    np.savez(harmonize / "vendor_levels.npz", **{vendor: np.ones(LEVELS)})
-    return params
-
-
 def test_adapted_zeroshot_arm_predicts_from_its_bundles(
     tmp_path: Path, cohort_dicoms: list[Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,7 +125,9 @@ def test_adapted_zeroshot_arm_predicts_from_its_bundles(
     from breast_density.models.clip import load_clip, save_clip_folder
     from breast_density.models.zeroshot import CLASS_EMBEDDINGS, WEIGHTS_FILE
 
-    _pipeline_folder(tmp_path, cohort_dicoms, monkeypatch)
+    monkeypatch.chdir(tmp_path)  # no params.yaml, no data/: the bundles must be all predict reads
+    spec = tmp_path / "spec.json"
+    _write_spec(spec, scan_header(cohort_dicoms[0]).vendor)
     demo = load_clip("demo-tiny-clip")
     save_clip_folder(demo, demo.model, Path("models/adapt"))  # stands in for the adapt stage's output
     classes = torch.nn.functional.normalize(torch.randn(len(CLASSES), demo.embed_dim), dim=-1)
@@ -152,6 +142,7 @@ def test_adapted_zeroshot_arm_predicts_from_its_bundles(
         },
         weights={CLASS_EMBEDDINGS: classes},
         weights_file=WEIGHTS_FILE,
+        copies={"harmonize_spec.json": spec},
     )
     code = cli_main(["predict", str(cohort_dicoms[0]), "--model", "adapted-zeroshot", "--json"])
     out = capsys.readouterr()
@@ -171,7 +162,10 @@ def test_probe_model_is_supported(
     from breast_density.models.clip import load_clip
     from breast_density.models.probe import save_probe
 
-    params = _pipeline_folder(tmp_path, cohort_dicoms, monkeypatch)
+    monkeypatch.chdir(tmp_path)  # no params.yaml, no data/: the bundle must be all predict reads
+    params = Params().model_dump()
+    Path("models/probe").mkdir(parents=True)
+    _write_spec(Path("models/probe/harmonize_spec.json"), scan_header(cohort_dicoms[0]).vendor)
     embed_dim = load_clip(params["embed"]["model"]).embed_dim
     save_probe(
         Path("models/probe"),
@@ -191,3 +185,35 @@ def test_probe_model_is_supported(
     assert code == 0, out.err
     [result] = json.loads(out.out)
     assert result["density"] in CLASSES
+
+
+def test_predict_gives_the_training_pixels_of_a_cohort_dicom(tmp_path: Path) -> None:
+    raw, truth = tmp_path / "raw", tmp_path / "truth"
+    generate_cohort(CohortParams(exams=3, scale=0.06), 11, raw, truth, workers=1)
+    params = parse_params({"harmonize": {"size": 64, "workers": 1}, "ingest": {"workers": 1}})
+    ingest_stage.run(params, raw, tmp_path / "ingest", tmp_path / "ingest.json")
+    out_dir = tmp_path / "harmonize"
+    metrics = harmonize_stage.run(
+        params,
+        tmp_path / "ingest" / "images.csv",
+        out_dir,
+        tmp_path / "harmonize.json",
+        tmp_path / "harmonize.png",
+        truth=harmonize_stage.synthetic_truth(params, truth),  # the stage scores its masks on the way
+    )
+    assert set(metrics["mask_iou"]) == set(read_csv(truth / "images.csv")["vendor"])
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "harmonize_spec.json").write_bytes((out_dir / "spec.json").read_bytes())
+    spec = load_spec(bundle / "harmonize_spec.json")
+    key = resolve_hash_key(params.ingest.hash_key)
+    dicoms = {
+        f"{pseudonymize(r.exam_id, key)}_{r.laterality}_{r.view}": r.path
+        for r in read_csv(truth / "images.csv").itertuples()
+    }
+    index = read_csv(out_dir / "index.csv")
+    assert len(index) >= 10
+    for row in index.itertuples():
+        image, notes = harmonize_new_file(Path(dicoms[row.image_id]), spec)
+        assert notes == []
+        np.testing.assert_array_equal(image, cv2.imread(row.path, cv2.IMREAD_UNCHANGED))

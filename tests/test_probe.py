@@ -109,9 +109,11 @@ def test_tiny_model_runs_embed_zeroshot_and_probe_end_to_end(tmp_path):
     zs2 = zeroshot.run(other, embed_dir, split_csv, tmp_path / "zeroshot2")
     assert not np.allclose(zs2[[f"p_{c}" for c in CLASSES]], zs[[f"p_{c}" for c in CLASSES]])
 
+    (tmp_path / "spec.json").write_text('{"version": 1}')
     preds = probe.run(
-        params, embed_dir, split_csv, tmp_path / "probe", tmp_path / "models" / "probe", tmp_path / "live"
-    )
+        params, embed_dir, split_csv, tmp_path / "probe", tmp_path / "models" / "probe", tmp_path / "live",
+        tmp_path / "spec.json",
+    )  # fmt: skip
     assert set(preds["partition"]) == {"test"} and len(preds) == 4
     probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy(float)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)

@@ -7,7 +7,8 @@ from pathlib import Path
 DATA = Path("data")
 RAW = DATA / "raw"
 COHORT = RAW / "cohort"  # the embedded demo cohort, shaped like a hospital export
-COHORT_TRUTH = RAW / "cohort-truth"  # ground truth of the demo cohort; never read by stages after cohort
+# ground truth of the demo cohort; after cohort only harmonize reads it (true masks, to score its own)
+COHORT_TRUTH = RAW / "cohort-truth"
 INTERIM = DATA / "interim"
 PROCESSED = DATA / "processed"
 MODELS = Path("models")
@@ -17,6 +18,8 @@ PARAMS = Path("params.yaml")
 PROFILES = Path("profiles")
 RESULTS = Path("results.md")  # markdown results table written by evaluate
 DEV_SET = Path("tests") / "data" / "density_dev_es.tsv"  # hand-written report sentences (audit-text)
+HARMONIZE_SPEC_FILE = "spec.json"  # the harmonisation recipe, in the harmonize stage's folder
+BUNDLE_SPEC_FILE = "harmonize_spec.json"  # its copy inside every model bundle
 
 
 def stage_dir(stage: str) -> Path:

@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from breast_density.cohort import phantom, vendors
+from breast_density.cohort import film, phantom, vendors
 from breast_density.cohort.reports import PatientPHI, SyntheticReport, format_exam_date, make_phi, make_report
 from breast_density.cohort.text_noise import is_eligible
-from breast_density.io import write_csv, write_json
+from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, mask_relpath
+from breast_density.io import write_bytes, write_csv, write_json
 from breast_density.params import CohortParams
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ _KEEP_VENDOR = 0.8  # ... and is imaged on the same system this often
 _FIRST_DAY, _LAST_DAY = dt.date(2016, 1, 4), dt.date(2024, 6, 28)
 # Independent random streams, so adding e.g. a report phrasing never changes the images.
 _PLAN, _PHI, _REPORT, _IMAGE = 0, 1, 2, 3
+# Rare anatomy and views, for every vendor: breasts beyond the usual size range (touching the detector edges,
+# or small), implants (per patient) and magnification views (per image).
+_LARGE, _SMALL, _IMPLANT, _MAGNIFIED = 0.05, 0.05, 0.03, 0.02
+_ZOOM = (1.5, 1.8)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def _clock_time(rng: np.random.Generator) -> str:
 
 
 def _draw_vendor(rng: np.random.Generator) -> str:
-    return vendors.VENDOR_NAMES[int(rng.integers(len(vendors.VENDOR_NAMES)))]
+    return vendors.VENDOR_NAMES[int(rng.choice(len(vendors.VENDOR_NAMES), p=vendors.VENDOR_WEIGHTS))]
 
 
 def _new_patient(
@@ -148,7 +153,14 @@ def _new_patient(
     # Fatty breasts tend to be larger: a mild negative size-density correlation, as in screening data.
     k = DENSITIES.index(density)
     size = float(np.clip(rng.beta(2.2, 2.2) + 0.08 * (1.5 - k), 0.0, 1.0))
-    anatomy = phantom.Anatomy(size=size, shape_seed=int(rng.integers(2**31)))
+    extreme = rng.random()
+    if extreme < _LARGE:
+        size = float(rng.uniform(1.05, 1.2))
+    elif extreme < _LARGE + _SMALL:
+        size = float(rng.uniform(-0.3, -0.1))
+    anatomy = phantom.Anatomy(
+        size=size, shape_seed=int(rng.integers(2**31)), implant=bool(rng.random() < _IMPLANT)
+    )
     phi = make_phi(np.random.default_rng([seed, _PHI, index]))
     return Patient(index=index, patient_id=patient_id, phi=phi, anatomy=anatomy)
 
@@ -173,6 +185,7 @@ class _ExamTask:
     seed: int
     scale: float
     root: Path  # staging folder the DICOMs are written into
+    truth_root: Path  # staging folder of the truth (true masks)
 
 
 def _dicom_name(patient: PatientPHI) -> str:
@@ -197,16 +210,13 @@ def render_exam(task: _ExamTask) -> list[dict]:
     """Render and write the four views of one exam; returns one truth row per image."""
     exam, vendor = task.exam, vendors.vendor_by_name(task.exam.vendor)
     rng = np.random.default_rng([task.seed, _IMAGE, exam.index])
-    shape, spacing = vendor.shape(task.scale), vendor.spacing(task.scale)
     study_uid, series_uid, sop_uids = _uids(task.seed, exam)
     rows = []
     for n, (lat, view) in enumerate(VIEWS):
         # Left and right, CC and MLO of one exam differ slightly, as paired views do.
         fraction = float(np.clip(exam.fraction + rng.normal(0, 0.02), 0.01, 0.95))
-        rendered = phantom.render_view(
-            rng, shape, view, lat, exam.density, fraction, exam.patient.anatomy, spacing
-        )
-        stored = vendors.to_stored(rng, rendered.image, vendor, task.scale, rendered.marker)
+        zoom = float(rng.uniform(*_ZOOM)) if rng.random() < _MAGNIFIED else 1.0
+        stored, truth, rendered = _render_stored(rng, vendor, task.scale, view, lat, exam, fraction, zoom)
         # Larger breasts compress thicker; the automatic exposure raises the tube voltage with thickness.
         thickness = float(np.clip(35 + 35 * exam.patient.anatomy.size + rng.normal(0, 4), 20, 90))
         rel = Path("dicom") / exam.patient.patient_id / exam.exam_id / f"{lat}_{view}.dcm"
@@ -230,6 +240,11 @@ def render_exam(task: _ExamTask) -> list[dict]:
         )
         window = vendors.vendor_window(rng, vendor)
         vendors.write_dicom(task.root / rel, stored, window, vendor, header, task.scale)
+        mask_rel = mask_relpath(exam.exam_id, lat, view)
+        ok, png = cv2.imencode(".png", truth, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:
+            raise RuntimeError(f"could not encode the true mask of {rel}")
+        write_bytes(task.truth_root / mask_rel, png.tobytes())
         rows.append(
             {
                 "exam_id": exam.exam_id,
@@ -238,9 +253,48 @@ def render_exam(task: _ExamTask) -> list[dict]:
                 "vendor": vendor.name,
                 "path": rel.as_posix(),
                 "fibroglandular_fraction": round(rendered.fibroglandular_fraction, 4),
+                "mask": mask_rel,
+                "implant": bool(rendered.implant.any()),
+                "magnified": zoom != 1.0,
             }
         )
     return rows
+
+
+def _render_stored(
+    rng: np.random.Generator,
+    vendor: vendors.VendorProfile,
+    scale: float,
+    view: str,
+    lat: str,
+    exam: ExamPlan,
+    fraction: float,
+    zoom: float,
+) -> tuple[np.ndarray, np.ndarray, phantom.View]:
+    """(stored pixels, true label mask, the rendered view) of one image on `vendor`."""
+    shape, spacing = vendor.shape(scale), vendor.spacing(scale)
+    anatomy = exam.patient.anatomy
+    if vendor.transfer != "film":
+        rendered = phantom.render_view(rng, shape, view, lat, exam.density, fraction, anatomy, spacing, zoom)
+        stored = vendors.to_stored(rng, rendered.image, vendor, scale, rendered.marker)
+        return stored, _truth_labels(rendered.outline, rendered.implant, rendered.marker), rendered
+    pad = film.layout(rng, shape)
+    inner = pad.film_shape(shape)
+    rendered = phantom.render_view(rng, inner, view, lat, exam.density, fraction, anatomy, spacing, zoom)
+    scanned = film.digitise(
+        rng, rendered.image, rendered.outline, rendered.implant, rendered.marker, shape, pad, lat == "L"
+    )
+    top = 2**vendor.bits_stored - 1
+    stored = np.rint(scanned.values * np.float32(top)).astype(np.uint16)
+    return stored, _truth_labels(scanned.outline, scanned.implant, scanned.artefact), rendered
+
+
+def _truth_labels(outline: np.ndarray, implant: np.ndarray, artefact: np.ndarray) -> np.ndarray:
+    labels = np.zeros(outline.shape, dtype=np.uint8)
+    labels[artefact & ~outline] = ARTEFACT
+    labels[outline] = BREAST
+    labels[implant] = IMPLANT
+    return labels
 
 
 def _age(birth_date: str, exam_date: str) -> int:
@@ -252,8 +306,12 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would only contend
 
 
-def render_images(exams: list[ExamPlan], seed: int, scale: float, root: Path, workers: int) -> list[dict]:
-    tasks = [_ExamTask(e, seed, scale, root) for e in exams]
+def render_images(
+    exams: list[ExamPlan], seed: int, scale: float, root: Path, workers: int, truth_root: Path | None = None
+) -> list[dict]:
+    """Render and write every exam's DICOMs under `root` and their true masks under `truth_root`
+    (default: `root`)."""
+    tasks = [_ExamTask(e, seed, scale, root, truth_root or root) for e in exams]
     bar = dict(total=len(tasks), desc="cohort exams", unit="exam", leave=False)
     if workers <= 1:
         return [row for rows in tqdm(map(render_exam, tasks), **bar) for row in rows]
@@ -274,7 +332,7 @@ def generate_cohort(
     exams = plan_cohort(cfg, seed)
     reports = write_reports(exams, cfg, seed)
     with _staging(out_dir) as stage_out, _staging(truth_dir) as stage_truth:
-        images = render_images(exams, seed, cfg.scale, stage_out, workers or cfg.workers)
+        images = render_images(exams, seed, cfg.scale, stage_out, workers or cfg.workers, stage_truth)
         write_csv(
             stage_out / "reports.csv",
             pd.DataFrame(

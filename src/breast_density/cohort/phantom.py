@@ -37,15 +37,16 @@ _NOISE_SIDE = (
     512  # textures are synthesised at most this size, then resized: full-resolution FFTs add nothing
 )
 
-FAT, GLAND, MUSCLE, SKIN_BOOST = 0.34, 0.80, 0.74, 0.10
+FAT, GLAND, MUSCLE, SKIN_BOOST, IMPLANT = 0.34, 0.80, 0.74, 0.10, 0.93
 
 
 @dataclass(frozen=True)
 class Anatomy:
     """Per-breast shape, stable across a patient's exams."""
 
-    size: float  # 0 (small) .. 1 (large): breast extent relative to the detector
+    size: float  # 0 (small) .. 1 (large): breast extent relative to the detector; rare breasts beyond
     shape_seed: int  # outline wobble and pectoral geometry
+    implant: bool = False  # a breast implant: a bright homogeneous region inside the breast
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class View:
     breast: np.ndarray  # bool mask of breast tissue (pectoral muscle excluded)
     marker: np.ndarray  # bool mask of the burned-in label (written at full display brightness by the vendor)
     fibroglandular_fraction: float  # measured area fraction of dense tissue inside `breast`
+    outline: np.ndarray  # bool: everything a breast mask should cover (pectoral muscle and implant included)
+    implant: np.ndarray  # bool: the implant, if any
 
 
 def sample_fraction(rng: np.random.Generator, density: str) -> float:
@@ -123,12 +126,16 @@ def render_view(
     fraction: float,
     anatomy: Anatomy,
     pixel_mm: float,
+    zoom: float = 1.0,
 ) -> View:
     """One mammographic view with the chest wall on the left for 'L' and on the right for 'R'.
 
     `fraction` is the target fibroglandular area fraction; `density` (A..D) sets the texture; `pixel_mm` keeps
-    skin thickness and edge roll-off in physical units whatever the matrix size.
+    skin thickness and edge roll-off in physical units whatever the matrix size. `zoom` > 1 is a
+    magnification view: the breast rendered `zoom` times larger, the frame showing its anterior part.
     """
+    if zoom != 1.0:
+        return _magnified(rng, shape, view, laterality, density, fraction, anatomy, pixel_mm, zoom)
     h, w = shape
     shape_rng = np.random.default_rng([anatomy.shape_seed, view == "MLO", laterality == "R"])
     yy = np.arange(h, dtype=np.float32)[:, None]
@@ -186,7 +193,8 @@ def render_view(
     prior = rp.exp(-(v**2) / 0.45 - ((u - 0.45) ** 2) / 0.22)
     fat_layer = rp.exp(-depth_mm / 6.0)
     field = blobs + 0.35 * strands + 2.2 * prior - 2.0 * fat_layer
-    breast = mask & ~pectoral
+    implant = _implant(shape_rng, mask, depth_mm, a, cy, b) if anatomy.implant else np.zeros((h, w), bool)
+    breast = mask & ~pectoral & ~implant
     if not breast.any():
         raise ValueError(f"empty breast outline for shape {shape}; scale too small")
     gland = _soft_threshold(field, breast, fraction)
@@ -204,13 +212,70 @@ def render_view(
     thickness = 0.45 + 0.55 * (1 - rp.exp(-depth_mm / 9.0))
     skin = rp.exp(-depth_mm / 0.8) * np.float32(SKIN_BOOST)
     image = np.where(mask, tissue * thickness + skin, 0.0).astype(np.float32)
+    if anatomy.implant:  # silicone: nearly uniform and denser than any tissue
+        image = np.where(implant, IMPLANT + 0.01 * background, image)
     image = np.clip(image, 0.0, 1.0)
 
     if laterality == "R":  # real exports show the right breast with the chest wall on the right
-        image, breast = image[:, ::-1], breast[:, ::-1]
-    image = np.ascontiguousarray(image)
+        image, breast, mask, implant = image[:, ::-1], breast[:, ::-1], mask[:, ::-1], implant[:, ::-1]
     marker = marker_mask(shape, f"{laterality} {view}", chest_wall_left=laterality == "L")
-    return View(image, np.ascontiguousarray(breast), marker, measured)
+    return View(
+        np.ascontiguousarray(image),
+        np.ascontiguousarray(breast),
+        marker,
+        measured,
+        np.ascontiguousarray(mask),
+        np.ascontiguousarray(implant),
+    )
+
+
+def _implant(
+    rng: np.random.Generator, mask: np.ndarray, depth_mm: np.ndarray, a: float, cy: float, b: float
+) -> np.ndarray:
+    """An implant behind the gland: an ellipse well inside the breast, clear of skin and chest wall."""
+    h, w = mask.shape
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    cx, rx, ry = a * rng.uniform(0.28, 0.36), a * rng.uniform(0.16, 0.22), b * rng.uniform(0.35, 0.5)
+    u, v = (xx - np.float32(cx)) / np.float32(rx), (yy - np.float32(cy)) / np.float32(ry)
+    ellipse = u * u + v * v < 1
+    return ellipse & mask & (depth_mm > 6.0) & (xx > np.float32(0.06 * w))
+
+
+def _magnified(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    view: str,
+    laterality: str,
+    density: str,
+    fraction: float,
+    anatomy: Anatomy,
+    pixel_mm: float,
+    zoom: float,
+) -> View:
+    """A magnification view: render larger, keep the anterior (nipple-side) window of the frame's size."""
+    h, w = shape
+    big = (round(h * zoom), round(w * zoom))
+    full = render_view(rng, big, view, laterality, density, fraction, anatomy, pixel_mm / zoom)
+    r0 = (big[0] - h) // 2
+    # The anterior breast fills three quarters of the frame: the chest wall is cut off, air stays in front.
+    cols = np.flatnonzero(full.outline[r0 : r0 + h].any(axis=0))
+    front = int(cols[-1]) - (3 * w) // 4 if laterality == "L" else int(cols[0]) - w // 4
+    c0 = int(np.clip(front, 0, big[1] - w))
+    window = (slice(r0, r0 + h), slice(c0, c0 + w))
+    breast = full.breast[window]
+    if not breast.any():
+        raise ValueError(f"empty magnified breast for shape {shape}")
+    gland_fraction = full.fibroglandular_fraction  # of the whole breast: the density of the exam
+    marker = marker_mask(shape, f"{laterality} {view} M", chest_wall_left=laterality == "L")
+    return View(
+        np.ascontiguousarray(full.image[window]),
+        np.ascontiguousarray(breast),
+        marker,
+        gland_fraction,
+        np.ascontiguousarray(full.outline[window]),
+        np.ascontiguousarray(full.implant[window]),
+    )
 
 
 def _soft_threshold(

@@ -1,8 +1,10 @@
 """Vendor profiles of the synthetic cohort and DICOM writing.
 
-The three fictitious vendors differ the way real mammography systems do: detector matrix and pixel pitch,
-bits stored, the curve from exposure to stored value, noise and sharpness, photometric interpretation, the VOI
-(display) transform and the transfer syntax. A harmonisation stage has real work to do on them.
+The three fictitious digital vendors differ the way real mammography systems do: detector matrix and pixel
+pitch, bits stored, the curve from exposure to stored value, noise and sharpness, photometric interpretation,
+the VOI (display) transform and the transfer syntax. A harmonisation stage has real work to do on them.
+The fourth is a film digitiser: scanned screen-film mammograms stored as 12-bit secondary-capture DICOM with
+no VOI, zero padding around the film and the film's labels, rulers and scanner lines (see film.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from breast_density import reproducible as rp
 logging.getLogger("openjpeg").setLevel(logging.WARNING)
 
 MAMMO_FOR_PRESENTATION = UID("1.2.840.10008.5.1.4.1.1.1.2")  # Digital Mammography X-Ray Image Storage
+SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")  # how film digitisers store scanned films
 # SNOMED view codes used in ViewCodeSequence by real modalities.
 _VIEW_CODES = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
 # Row/column directions of the stored image (DICOM PatientOrientation) for chest wall left (L) / right (R).
@@ -45,11 +48,11 @@ class VendorProfile:
     cols: int
     pixel_mm: float  # detector pitch at scale 1
     bits_stored: int
-    transfer: str  # exposure -> stored value curve: linear | log | gamma
+    transfer: str  # exposure -> stored value curve: linear | log | gamma | film (a scanned film)
     noise: float  # quantum-noise std at full signal (presentation units)
     blur_mm: float  # detector/processing unsharpness
     photometric: str  # MONOCHROME1 stores dense tissue dark
-    voi: str  # window (linear WC/WW) | sigmoid (VOILUTFunction) | lut (VOI LUT Sequence)
+    voi: str  # window (linear WC/WW) | sigmoid (VOILUTFunction) | lut (VOI LUT Sequence) | none
     transfer_syntax: UID
 
     def shape(self, scale: float) -> tuple[int, int]:
@@ -67,9 +70,13 @@ _VENDOR_SPECS = (
      RLELossless),
     ("Norrsken Systems", "Norrsken MX-5", 2294, 1914, 0.10, 16, "gamma", 0.016, 0.15, "MONOCHROME2", "window",
      JPEG2000Lossless),
+    ("Skanfilm Digitizers", "Skanfilm FD-12", 3600, 2800, 0.07, 12, "film", 0.0, 0.0, "MONOCHROME2", "none",
+     ExplicitVRLittleEndian),
 )  # fmt: skip
 VENDORS: tuple[VendorProfile, ...] = tuple(VendorProfile(*spec) for spec in _VENDOR_SPECS)
 VENDOR_NAMES = tuple(v.name for v in VENDORS)
+# How often each vendor images an exam: film archives are a minority of a screening export.
+VENDOR_WEIGHTS = (0.29, 0.29, 0.29, 0.13)
 
 
 def vendor_by_name(name: str) -> VendorProfile:
@@ -123,7 +130,7 @@ def vendor_window(rng: np.random.Generator, vendor: VendorProfile) -> tuple[floa
     Fixed per vendor (not stretched per image) so that a fatty breast stays grey and a dense one white, as on
     a reading workstation.
     """
-    lo, hi = _transfer(np.array([0.22 + rng.normal(0, 0.02), 0.95 + rng.normal(0, 0.02)]), vendor)
+    lo, hi = _transfer(np.array([0.12 + rng.normal(0, 0.02), 0.95 + rng.normal(0, 0.02)]), vendor)
     if vendor.photometric == "MONOCHROME1":
         top = 2**vendor.bits_stored - 1
         lo, hi = top - hi, top - lo
@@ -182,15 +189,17 @@ def write_dicom(
     """Write one MG 'FOR PRESENTATION' image with the vendor's encoding."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = MAMMO_FOR_PRESENTATION
+    film = vendor.transfer == "film"
+    sop_class = SECONDARY_CAPTURE if film else MAMMO_FOR_PRESENTATION
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
     ds.file_meta.MediaStorageSOPInstanceUID = header.sop_uid
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.file_meta.ImplementationVersionName = rp.DICOM_IMPLEMENTATION_VERSION  # not pydicom's version
 
     ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "", ""]
-    ds.SOPClassUID = MAMMO_FOR_PRESENTATION
+    ds.ImageType = ["DERIVED", "SECONDARY", "", ""] if film else ["ORIGINAL", "PRIMARY", "", ""]
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = header.sop_uid
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = header.study_date
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = header.study_time
@@ -219,7 +228,10 @@ def write_dicom(
     ds.BodyPartThickness = round(header.thickness_mm, 1)
     ds.CompressionForce = round(header.force_n, 1)
     ds.KVP = round(header.kvp, 1)
-    ds.DetectorType = "DIRECT"
+    if film:
+        ds.ConversionType = "DF"  # digitised film
+    else:
+        ds.DetectorType = "DIRECT"
     ds.BurnedInAnnotation = "YES"  # the laterality marker is part of the pixels
     ds.StudyInstanceUID = header.study_uid
     ds.SeriesInstanceUID = header.series_uid
@@ -241,13 +253,14 @@ def write_dicom(
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"
 
     center, width = window
-    ds.WindowCenter, ds.WindowWidth = center, width
-    ds.WindowCenterWidthExplanation = "NORMAL"
+    if vendor.voi != "none":
+        ds.WindowCenter, ds.WindowWidth = center, width
+        ds.WindowCenterWidthExplanation = "NORMAL"
     if vendor.voi == "sigmoid":
         ds.VOILUTFunction = "SIGMOID"
     elif vendor.voi == "lut":
         ds.VOILUTSequence = Sequence([_voi_lut(center, width, vendor.bits_stored)])
-    else:
+    elif vendor.voi == "window":
         ds.VOILUTFunction = "LINEAR"
 
     if vendor.transfer_syntax == ExplicitVRLittleEndian:

@@ -20,15 +20,15 @@ from breast_density import reproducible
 from breast_density.imaging.decode import ImageReadError
 from breast_density.imaging.harmonize import (
     breast_histogram,
-    harmonize_details,
     level_counts,
-    match_lut,
     output_unit,
     prepare,
     unit_histogram,
 )
-from breast_density.imaging.mask import MaskError
+from breast_density.imaging.mask import MaskError, MaskOptions
 from breast_density.imaging.reduced import read_reduced
+from breast_density.imaging.spec import HarmonizeSpec, harmonize_file
+from breast_density.imaging.truth import MaskScore, score_mask
 from breast_density.io import write_bytes
 
 log = logging.getLogger(__name__)
@@ -40,15 +40,13 @@ class ImageTask:
     path: str
     laterality: str
     vendor: str
+    truth_mask: str | None = None  # the synthetic cohort's true mask of this image, when known
 
 
 @dataclass(frozen=True)
 class HarmonizeConfig:
-    size: int
-    bit_depth: int
-    reference: np.ndarray
+    spec: HarmonizeSpec
     out_dir: Path
-    source_levels: dict[str, np.ndarray] | None = None  # vendor -> breast histogram (match = vendor)
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,10 @@ class ImageResult:
     out_hist: np.ndarray | None = None  # breast pixels after matching
     levels: np.ndarray | None = None  # reference pass only: breast histogram over the uint16 levels
     flipped: bool = False
+    mask_area: float = 0.0  # quality figures of the breast mask
+    border_contact: float = 0.0
+    components_removed: int = 0
+    score: MaskScore | None = None  # against the true mask, when the task has one
     peak_rss_mib: float = 0.0  # of the process that did the work, after it (workers are not our children)
     seconds: float = 0.0
 
@@ -67,31 +69,11 @@ class ImageResult:
 _CONFIG: HarmonizeConfig | None = None
 
 
-_VENDOR_LUTS: dict[str, np.ndarray] = {}
-
-
 def init_worker(config: HarmonizeConfig | None) -> None:
     global _CONFIG
     _CONFIG = config
-    _VENDOR_LUTS.clear()
     # One OpenCV thread per process: the pool already uses the cores, nested threads only contend.
     cv2.setNumThreads(1)
-
-
-def harmonize_file(
-    path: str | Path,
-    laterality: str,
-    reference: np.ndarray,
-    size: int,
-    bit_depth: int,
-    source_levels: np.ndarray | None = None,
-) -> np.ndarray:
-    """Decode and harmonise one image file exactly as the harmonize stage does (reduced decode first).
-
-    Raises ImageReadError (unreadable file) or MaskError (no breast found).
-    """
-    pixels = read_reduced(path, 2 * size)
-    return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
 
 
 def _peak_rss_mib() -> float:
@@ -103,40 +85,22 @@ def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
     return ImageResult(task=task, error=reason, seconds=time.perf_counter() - start)
 
 
-def _reference_one(task: ImageTask, size: int) -> ImageResult:
+def _reference_one(task: ImageTask, size: int, mask_options: MaskOptions) -> ImageResult:
     start = time.perf_counter()
     try:
-        prepared = prepare(read_reduced(task.path, 2 * size), task.laterality, size)
+        prepared = prepare(read_reduced(task.path, 2 * size), task.laterality, size, mask_options)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
     counts = level_counts(prepared).astype(np.int32)  # half the bytes through the pipe
     return ImageResult(task=task, levels=counts, seconds=time.perf_counter() - start)
 
 
-def _vendor_lut(config: HarmonizeConfig, vendor: str) -> np.ndarray | None:
-    """The vendor's match LUT, built once per worker; None when matching per image (or unknown vendor)."""
-    if config.source_levels is None or vendor not in config.source_levels:
-        return None
-    if vendor not in _VENDOR_LUTS:
-        no_pixels = np.empty(0, dtype=np.uint16)  # the vendor histogram replaces the image's own
-        _VENDOR_LUTS[vendor] = match_lut(no_pixels, config.reference, config.source_levels[vendor])
-    return _VENDOR_LUTS[vendor]
-
-
 def harmonize_task(task: ImageTask) -> ImageResult:
     config = _CONFIG
     assert config is not None, "worker used before init_worker"
     start = time.perf_counter()
-    lut = _vendor_lut(config, task.vendor)
     try:
-        result = harmonize_details(
-            read_reduced(task.path, 2 * config.size),
-            task.laterality,
-            config.reference,
-            config.size,
-            config.bit_depth,
-            lut=lut,
-        )
+        result = harmonize_file(task.path, task.laterality, task.vendor, config.spec)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
     ok, encoded = cv2.imencode(".png", result.image, reproducible.PNG_PARAMS)  # pinned encoder settings
@@ -145,6 +109,7 @@ def harmonize_task(task: ImageTask) -> ImageResult:
     out_path = config.out_dir / f"{task.image_id}.png"
     write_bytes(out_path, encoded.tobytes())
     prepared = result.prepared
+    seg = prepared.segmentation
     return ImageResult(
         task=task,
         peak_rss_mib=_peak_rss_mib(),
@@ -152,6 +117,10 @@ def harmonize_task(task: ImageTask) -> ImageResult:
         raw_hist=breast_histogram(prepared.image[prepared.mask]),
         out_hist=unit_histogram(output_unit(result.image)),
         flipped=prepared.flipped,
+        mask_area=seg.area_fraction,
+        border_contact=seg.border_contact,
+        components_removed=seg.components_removed,
+        score=None if task.truth_mask is None else score_mask(seg.mask, task.truth_mask),
         seconds=time.perf_counter() - start,
     )
 
@@ -175,16 +144,19 @@ def _stream(
 class _ReferenceTask:
     """Picklable partial: prepare at a given size (pool functions must be module-level or picklable)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, mask_options: MaskOptions) -> None:
         self.size = size
+        self.mask_options = mask_options
 
     def __call__(self, task: ImageTask) -> ImageResult:
-        return _reference_one(task, self.size)
+        return _reference_one(task, self.size, self.mask_options)
 
 
-def reference_pass(tasks: Iterable[ImageTask], size: int, workers: int) -> Iterator[ImageResult]:
+def reference_pass(
+    tasks: Iterable[ImageTask], size: int, workers: int, mask_options: MaskOptions | None = None
+) -> Iterator[ImageResult]:
     """Per-image breast histograms (result.levels) of raw intensities, or errors, in input order."""
-    return _stream(_ReferenceTask(size), tasks, workers, None)
+    return _stream(_ReferenceTask(size, mask_options or MaskOptions()), tasks, workers, None)
 
 
 def harmonize_files(

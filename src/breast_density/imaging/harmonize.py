@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from breast_density.imaging.mask import bounding_box, breast_mask, downsample, reduction_factor
+from breast_density.imaging.mask import (
+    BreastMask,
+    MaskOptions,
+    bounding_box,
+    downsample,
+    reduction_factor,
+    segment_breast,
+)
 
 BINS = 1024  # intensity resolution of references and of the before/after histograms
 LEVELS = 65536  # uint16 input levels (the decoder's range)
@@ -36,6 +42,7 @@ class Prepared:
     image: np.ndarray  # uint16, dense bright, raw intensities (not yet matched)
     mask: np.ndarray  # bool, same shape: breast pixels
     flipped: bool  # mirrored horizontally to put the chest wall on the left
+    segmentation: BreastMask  # the whole-frame mask at the working size, with its quality figures
 
 
 def reference_edges() -> np.ndarray:
@@ -62,7 +69,14 @@ def _chest_wall_on_right(mask: np.ndarray, laterality: str) -> bool:
     return laterality.upper().startswith("R")
 
 
-def prepare(pixels: np.ndarray, laterality: str, size: int) -> Prepared:
+def working_copy(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The whole-frame copy the breast mask is computed on (longest side about `size`)."""
+    return downsample(downsample(pixels, 2 * size), size)
+
+
+def prepare(
+    pixels: np.ndarray, laterality: str, size: int, mask_options: MaskOptions | None = None
+) -> Prepared:
     """Mask, crop, flip and resize a decoded image (2-D uint16, dense bright). Raises MaskError."""
     if pixels.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {pixels.shape}")
@@ -71,9 +85,10 @@ def prepare(pixels: np.ndarray, laterality: str, size: int) -> Prepared:
     # The only full-resolution pass: an area downsample to twice the working size, so the crop (usually
     # 60-90% of the image) still has at least the working size. The mask runs on a further 2x smaller copy.
     work = downsample(pixels, 2 * size)
-    coarse = downsample(work, size)
+    coarse = downsample(work, size)  # = working_copy(pixels, size)
     factor = reduction_factor(work.shape, size)
-    mask = breast_mask(coarse)
+    segmentation = segment_breast(coarse, mask_options or MaskOptions())
+    mask = segmentation.mask
     r0, r1, c0, c1 = bounding_box(mask)
     crop = work[r0 * factor : r1 * factor, c0 * factor : c1 * factor]
     image = _resize_longest(crop, size, cv2.INTER_AREA)
@@ -82,7 +97,7 @@ def prepare(pixels: np.ndarray, laterality: str, size: int) -> Prepared:
     flipped = _chest_wall_on_right(small_mask, laterality)
     if flipped:
         image, small_mask = np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(small_mask[:, ::-1])
-    return Prepared(image=image, mask=small_mask, flipped=flipped)
+    return Prepared(image=image, mask=small_mask, flipped=flipped, segmentation=segmentation)
 
 
 def breast_histogram(values: np.ndarray) -> np.ndarray:
@@ -109,7 +124,7 @@ def check_levels(levels: np.ndarray) -> np.ndarray:
     if levels.shape != (LEVELS,) or np.any(levels < 0) or levels.sum() <= 0:
         raise ValueError(
             f"source histogram must be non-negative counts over the {LEVELS} uint16 levels with a positive "
-            f"total (as in vendor_levels.npz of the harmonize stage); got shape {levels.shape}"
+            f"total (a vendor's mean breast histogram from the reference pass); got shape {levels.shape}"
         )
     return levels
 
@@ -125,7 +140,7 @@ def check_reference(reference: np.ndarray) -> np.ndarray:
     if not ok:
         raise ValueError(
             f"reference must be a non-decreasing CDF of shape ({BINS + 1},) from 0 to 1 "
-            f"(as written to reference.npy by the harmonize stage); got shape {reference.shape}"
+            f"(as in the harmonize stage's spec.json); got shape {reference.shape}"
         )
     return reference
 
@@ -151,14 +166,25 @@ def match_lut(
     return np.interp(cdf, strict, reference_edges())
 
 
-def to_output(matched: np.ndarray, mask: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Quantise [0, 1] intensities: breast pixels to 1..max, background to 0."""
+def quantize(matched: np.ndarray, bit_depth: int) -> np.ndarray:
+    """[0, 1] intensities -> output values 1..max (0 is reserved for everything outside the breast)."""
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     top = np.iinfo(dtype).max
-    out = np.zeros(mask.shape, dtype=dtype)
-    out[mask] = (1 + np.rint(matched * (top - 1))).astype(dtype)
+    return (1 + np.rint(np.asarray(matched, dtype=np.float64) * (top - 1))).astype(dtype)
+
+
+def quantize_lut(lut: np.ndarray, bit_depth: int) -> np.ndarray:
+    """A match_lut over the uint16 levels as output values: applying it is one integer lookup."""
+    return quantize(lut, bit_depth)
+
+
+def to_output(matched: np.ndarray, mask: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantise [0, 1] intensities: breast pixels to 1..max, background to 0."""
+    values = quantize(matched, bit_depth)
+    out = np.zeros(mask.shape, dtype=values.dtype)
+    out[mask] = values
     return out
 
 
@@ -193,17 +219,20 @@ def harmonize_details(
     size: int,
     bit_depth: int,
     source_levels: np.ndarray | None = None,
-    lut: np.ndarray | None = None,
+    output_lut: np.ndarray | None = None,
+    mask_options: MaskOptions | None = None,
 ) -> Harmonized:
     """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics).
 
-    `lut`: a match_lut result to reuse (the same for every image of a vendor when matching per vendor).
+    `output_lut`: a quantize_lut result (uint16 level -> output value, the same for every image of a vendor
+    when matching per vendor); without it the match is built from `source_levels` or the image's own pixels.
     """
-    prepared = prepare(pixels, laterality, size)
+    prepared = prepare(pixels, laterality, size, mask_options)
     breast = prepared.image[prepared.mask]
-    if lut is None:
-        lut = match_lut(breast, check_reference(reference), source_levels)
-    image = to_output(lut[breast], prepared.mask, bit_depth)
+    if output_lut is None:
+        output_lut = quantize_lut(match_lut(breast, check_reference(reference), source_levels), bit_depth)
+    image = np.zeros(prepared.mask.shape, dtype=output_lut.dtype)
+    image[prepared.mask] = output_lut[breast]
     return Harmonized(image=image, prepared=prepared)
 
 
@@ -218,24 +247,13 @@ def harmonize_image(
     """Harmonise one decoded image (2-D uint16, dense bright; see imaging.decode.read_pixels).
 
     Crops to the breast, puts the chest wall on the left, resizes so the longest side is `size`, and maps
-    breast pixels through the histogram match onto `reference` (reference.npy of the harmonize stage):
-    through `source_levels` when given (harmonize.match = vendor: the image vendor's breast histogram from
-    vendor_levels.npz), else through the image's own breast histogram.
+    breast pixels through the histogram match onto `reference` (the reference of the harmonize spec):
+    through `source_levels` when given (a vendor's mean breast histogram over the 65536 levels), else through
+    the image's own breast histogram. New files are best harmonised with imaging.spec.harmonize_file and the
+    stage's spec.json, which is exactly what the stage did.
     Returns uint8 (bit_depth 8) or uint16 (16), 0 outside the breast. Raises MaskError if no breast is found.
     """
     return harmonize_details(pixels, laterality, reference, size, bit_depth, source_levels).image
-
-
-def load_reference(folder: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(reference CDF, vendor -> breast pmf) as written by the harmonize stage into `folder`."""
-    folder = Path(folder)
-    ref_path, levels_path = folder / "reference.npy", folder / "vendor_levels.npz"
-    for path in (ref_path, levels_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; run the harmonize stage first (dvc repro harmonize)")
-    with np.load(levels_path) as npz:
-        vendor_levels = {name: npz[name] for name in npz.files}
-    return check_reference(np.load(ref_path)), vendor_levels
 
 
 def vendor_disagreement(hists: dict[str, np.ndarray]) -> float:

@@ -1,14 +1,14 @@
 """Density of new DICOM/PNG files with a saved model bundle (fine-tuned ConvNeXt, linear probe or zero-shot).
 
-Every file goes through the pipeline's own decoder and harmonisation (same reference, same vendor histograms,
-same size and bit depth as the training images), then the model. A file that cannot be read or masked is
+Every file goes through the harmonize stage's own function with the recipe the bundle carries (a copy of the
+stage's spec.json), so it gets exactly the pixels the training images got; then the model. Nothing outside
+the bundle is read. A file that cannot be read or masked is
 reported by name on stderr and makes the exit code non-zero; the other files are still classified.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +17,21 @@ import torch
 
 from breast_density import paths
 from breast_density.data.datasets import to_rgb_image
-from breast_density.imaging.decode import ImageReadError, is_raster, read_pixels
+from breast_density.imaging.decode import ImageReadError, is_raster
 from breast_density.imaging.dicom_header import scan_header
-from breast_density.imaging.harmonize import harmonize_image
 from breast_density.imaging.mask import MaskError
+from breast_density.imaging.spec import HarmonizeSpec, harmonize_file, load_spec
 from breast_density.io import read_json
 from breast_density.models.devices import autocast, pick_device
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Harmonization:
-    """What predict needs to reproduce the training images' harmonisation."""
-
-    reference: np.ndarray
-    vendor_levels: dict[str, np.ndarray] | None  # None: each image matched on its own histogram
-    size: int
-    bit_depth: int
-
-
 class Predictor:
     """A loaded model: harmonised grayscale images -> class probabilities."""
 
     class_names: list[str]
-    harmonization: Harmonization
+    spec: HarmonizeSpec
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -52,13 +42,14 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
     return (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
-def _load_harmonization(model_dir: Path, settings: dict[str, Any]) -> Harmonization:
-    reference = np.load(model_dir / settings["reference_file"])
-    cdfs = None
-    if settings.get("match") == "vendor" and settings.get("vendor_levels_file"):
-        with np.load(model_dir / settings["vendor_levels_file"]) as data:
-            cdfs = {k: data[k] for k in data.files}
-    return Harmonization(reference, cdfs, int(settings["size"]), int(settings["bit_depth"]))
+def _bundle_spec(model_dir: Path) -> HarmonizeSpec:
+    path = model_dir / paths.BUNDLE_SPEC_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the model bundle carries no harmonisation spec (saved by an older version; "
+            "rerun its training stage)"
+        )
+    return load_spec(path)
 
 
 class ConvNeXtPredictor(Predictor):
@@ -72,7 +63,7 @@ class ConvNeXtPredictor(Predictor):
         self.class_names = list(config["class_names"])
         data = config["data_config"]
         self.transform = eval_transform(config["img_size"], data["mean"], data["std"], data["interpolation"])
-        self.harmonization = _load_harmonization(model_dir, config["harmonize"])
+        self.spec = _bundle_spec(model_dir)
 
     @torch.no_grad()
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
@@ -82,28 +73,12 @@ class ConvNeXtPredictor(Predictor):
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-def _pipeline_harmonization() -> Harmonization:
-    """The CLIP bundles do not carry the harmonisation: the pipeline's current harmonize outputs and params
-    are used (they produced the images the bundle was made from)."""
-    from breast_density.params import load_params
-
-    params = load_params(paths.PARAMS).harmonize
-    return _load_harmonization(
-        paths.stage_dir("harmonize"),
-        {
-            "reference_file": "reference.npy",
-            "vendor_levels_file": "vendor_levels.npz",
-            "match": params.match,
-            "size": params.size,
-            "bit_depth": params.bit_depth,
-        },
-    )
-
-
 class _ClipPredictor(Predictor):
     """Images -> L2-normalised embeddings of a CLIP model named in a bundle (probe or zero-shot)."""
 
-    def _load_clip(self, model: str, pretrained: str | None, revision: str | None, seed: int, device) -> None:
+    def _load_clip(
+        self, model_dir: Path, model: str, pretrained: str | None, revision: str | None, seed: int, device
+    ) -> None:
         from breast_density.models.clip import load_clip
         from breast_density.seeding import seed_everything
 
@@ -111,7 +86,7 @@ class _ClipPredictor(Predictor):
         seed_everything(seed)
         self.clip = load_clip(model, pretrained=pretrained, revision=revision, device=device)
         self.device = device
-        self.harmonization = _pipeline_harmonization()
+        self.spec = _bundle_spec(model_dir)
 
     @torch.no_grad()
     def embeddings(self, images: list[np.ndarray]) -> np.ndarray:
@@ -134,6 +109,7 @@ class ProbePredictor(_ClipPredictor):
                 "the probe was trained on an untrained demo embedding model: predictions are arbitrary"
             )
         self._load_clip(
+            model_dir,
             config["embedding_model"],
             config.get("embedding_pretrained"),
             config.get("embedding_revision"),
@@ -162,6 +138,7 @@ class ZeroShotPredictor(_ClipPredictor):
         if config.get("untrained"):
             log.warning("zero-shot with an untrained demo CLIP: predictions are arbitrary")
         self._load_clip(
+            model_dir,
             config["clip_model"],
             config.get("clip_pretrained"),
             config.get("clip_revision"),
@@ -195,34 +172,31 @@ def load_predictor(model_dir: str | Path, device: torch.device | None = None) ->
     raise ValueError(f"{config_path}: not a fine-tuned ConvNeXt, linear-probe or zero-shot bundle")
 
 
-def harmonize_file(
-    path: Path, harmonization: Harmonization, laterality: str | None = None, vendor: str | None = None
+def harmonize_new_file(
+    path: Path, spec: HarmonizeSpec, laterality: str | None = None, vendor: str | None = None
 ) -> tuple[np.ndarray, list[str]]:
-    """Decode + harmonise one file as the pipeline did for training; (image, warnings).
+    """Decode + harmonise one file exactly as the harmonize stage did for training; (image, warnings).
 
-    Raises ImageReadError / MaskError (ValueErrors naming the file) on unusable input.
+    Raises ImageReadError (a ValueError naming the file) on unusable input.
     """
-    pixels = read_pixels(path)
     notes: list[str] = []
-    header = None if is_raster(path) else scan_header(path)
-    side = laterality or (header.laterality if header else "")
+    try:
+        header = None if is_raster(path) else scan_header(path)
+    except ValueError as err:
+        raise ImageReadError(path, str(err)) from None
     # Without a laterality the breast mask alone decides the chest-wall side (reliable unless the breast
     # fills the whole detector width).
-    source_levels = None
-    if harmonization.vendor_levels is not None:
-        maker = vendor or (header.vendor if header else "")
-        source_levels = harmonization.vendor_levels.get(maker)
-        if source_levels is None:
-            notes.append(
-                f"vendor {maker or 'unknown'!r} is not one of the training vendors "
-                f"{sorted(harmonization.vendor_levels)}: matched on the image's own histogram instead"
-            )
-    try:
-        image = harmonize_image(
-            pixels, side, harmonization.reference, harmonization.size, harmonization.bit_depth, source_levels
+    side = laterality or (header.laterality if header else "")
+    maker = vendor or (header.vendor if header else "") or "unknown"
+    if spec.match == "vendor" and spec.lut_for(maker) is None:
+        notes.append(
+            f"vendor {maker!r} is not one of the training vendors {sorted(spec.vendor_luts)}: "
+            "matched on the image's own histogram instead"
         )
+    try:
+        image = harmonize_file(path, side, maker, spec).image
     except MaskError as err:
-        raise ImageReadError(path, f"no breast found in the image ({err})") from None
+        raise ImageReadError(path, f"no usable breast mask ({err})") from None
     return image, notes
 
 
@@ -234,7 +208,7 @@ def predict_files(
     ready: list[tuple[int, np.ndarray]] = []
     for path in files:
         try:
-            image, notes = harmonize_file(path, predictor.harmonization, laterality, vendor)
+            image, notes = harmonize_new_file(path, predictor.spec, laterality, vendor)
         except ValueError as err:  # ImageReadError, MaskError: the message names the file
             results.append({"file": str(path), "error": str(err)})
             continue

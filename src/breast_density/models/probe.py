@@ -165,9 +165,14 @@ WEIGHTS_FILE = "probe.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def save_probe(model_dir: str | Path, model: nn.Linear, config: dict[str, Any]) -> Path:
-    """Weights (safetensors) + the resolved config (classes, embedding model, training settings)."""
-    return write_bundle(model_dir, config, weights=model.state_dict(), weights_file=WEIGHTS_FILE)
+def save_probe(
+    model_dir: str | Path, model: nn.Linear, config: dict[str, Any], copies: dict[str, Path] | None = None
+) -> Path:
+    """Weights (safetensors) + the resolved config (classes, embedding model, training settings) + side files
+    (`copies`: bundle name -> source, e.g. the harmonisation spec predict needs)."""
+    return write_bundle(
+        model_dir, config, weights=model.state_dict(), weights_file=WEIGHTS_FILE, copies=copies
+    )
 
 
 def load_probe(model_dir: str | Path) -> tuple[nn.Linear, dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Stage finetune: train a timm ConvNeXt end to end on the harmonised images, predict the test split.
 
-Writes models/finetune/ (weights, resolved config, a copy of the harmonisation reference, so that
+Writes models/finetune/ (weights, resolved config, a copy of the harmonisation spec, so that
 `breast-density predict` is self-contained), data/processed/finetune/predictions.csv and the dvclive curves.
 A killed run resumes from models/finetune-resume/ when the configuration and the training images are
 unchanged; a finished run empties that folder, so a later change never resumes a stale run.
@@ -31,8 +31,6 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-REFERENCE_FILE = "harmonize_reference.npy"
-VENDOR_LEVELS_FILE = "harmonize_vendor_levels.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 _ID_COLUMNS = ["image_id", "exam_id", "patient_id"]
 
@@ -81,12 +79,9 @@ def run(
     seed_everything(params.base.seed)
     frame = _load_split(split_csv, root, class_names)
     # Copied into the model bundle so predict harmonises new images exactly like the training images.
-    harmonize_files = {REFERENCE_FILE: harmonize_dir / "reference.npy"}
-    if params.harmonize.match == "vendor":
-        harmonize_files[VENDOR_LEVELS_FILE] = harmonize_dir / "vendor_levels.npz"
-    for source in harmonize_files.values():  # checked before training, not after
-        if not source.is_file():
-            raise FileNotFoundError(f"{source}: harmonisation output missing (run the harmonize stage)")
+    spec_file = harmonize_dir / paths.HARMONIZE_SPEC_FILE
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{spec_file}: harmonisation spec missing (run the harmonize stage)")
     parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
     log.info("images: %s", {p: len(f) for p, f in parts.items()})
 
@@ -135,13 +130,7 @@ def run(
         "geometry": params.geometry,
         "class_names": class_names,
         "data_config": data_config,
-        "harmonize": {
-            "size": params.harmonize.size,
-            "bit_depth": params.harmonize.bit_depth,
-            "match": params.harmonize.match,
-            "reference_file": REFERENCE_FILE,
-            "vendor_levels_file": VENDOR_LEVELS_FILE if VENDOR_LEVELS_FILE in harmonize_files else None,
-        },
+        "harmonize_spec": paths.BUNDLE_SPEC_FILE,
         "training": {
             **params.finetune.model_dump(exclude={"workers"}),
             "seed": params.base.seed,
@@ -149,7 +138,7 @@ def run(
             "device": str(device),
         },
     }
-    save_bundle(reset_dir(model_dir), model, config, copies=harmonize_files)
+    save_bundle(reset_dir(model_dir), model, config, copies={paths.BUNDLE_SPEC_FILE: spec_file})
     # Outputs are complete: the checkpoint has served its purpose and must never resume a later run.
     # A note instead of an empty folder, which DVC reports with a warning on every run.
     write_text(reset_dir(resume_dir) / "STATUS", "last run finished; no checkpoint to resume\n")

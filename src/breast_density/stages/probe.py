@@ -36,11 +36,13 @@ def run(
     out_dir: str | Path,
     model_dir: str | Path,
     live_dir: str | Path,
+    spec_file: str | Path,
     *,
     variant: str = BASE,
 ) -> pd.DataFrame | None:
     """Train the probe on train, early-stop on val, predict test; returns the test predictions (None when
-    the variant was skipped upstream)."""
+    the variant was skipped upstream). `spec_file`: the harmonize stage's recipe, copied into the bundle so
+    predict is self-contained."""
     skipped = skipped_reason(embed_dir)
     if skipped:
         log.warning("linear probe on the %s CLIP skipped: %s", variant, skipped)
@@ -84,7 +86,9 @@ def run(
             "n_train": len(parts[TRAIN]),
             "n_val": len(parts[VAL]),
             "n_test": len(parts[TEST]),
+            "harmonize_spec": paths.BUNDLE_SPEC_FILE,
         },
+        copies={paths.BUNDLE_SPEC_FILE: Path(spec_file)},
     )
     accuracy = float(np.mean(table["actual"] == table["predicted"]))
     log.info(
@@ -105,6 +109,7 @@ def main() -> None:
     variant = sys.argv[1] if len(sys.argv) > 1 else BASE
     split_csv = paths.stage_dir("split") / "split.csv"
     out_dir = paths.stage_dir("probe") / variant
+    spec_file = paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE
     run(
         params,
         embed_dir=paths.stage_dir("embed") / variant,
@@ -113,6 +118,7 @@ def main() -> None:
         model_dir=paths.model_dir("probe") / variant,
         live_dir=paths.live_dir("probe") / variant,
         variant=variant,
+        spec_file=spec_file,
     )
     # Repeated splits (split.repeats > 1): the same training per extra split, predictions tagged with the
     # split; the model and curves kept are split 0's.
@@ -125,6 +131,7 @@ def main() -> None:
                 scratch / "out",
                 scratch / "model",
                 scratch / "live",
+                spec_file,
                 variant=variant,
             )
             if (scratch / "out/predictions.csv").is_file():  # absent when the variant was skipped

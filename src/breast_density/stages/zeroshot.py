@@ -45,10 +45,11 @@ def run(
     *,
     variant: str = BASE,
     adapted_dir: str | Path | None = None,  # the adapt stage's bundle (default: models/adapt)
+    spec_file: str | Path | None = None,  # harmonize's recipe, copied into the bundle for predict
     device: str | None = None,
 ) -> pd.DataFrame | None:
     """Zero-shot predictions for every labelled image (all partitions), written to predictions.csv; the
-    prompts' class embeddings go to `model_dir`. None when the variant was skipped upstream."""
+    prompts' class embeddings (and `spec_file`) go to `model_dir`. None when the variant was skipped."""
     skipped = skipped_reason(embed_dir)
     if skipped:
         log.warning("zero-shot with the %s CLIP skipped: %s", variant, skipped)
@@ -93,9 +94,11 @@ def run(
                 "clip_revision": source.revision,
                 "seed": params.base.seed,
                 "untrained": bundle.untrained,
+                "harmonize_spec": paths.BUNDLE_SPEC_FILE if spec_file is not None else None,
             },
             weights={CLASS_EMBEDDINGS: torch.from_numpy(texts)},
             weights_file=WEIGHTS_FILE,
+            copies={paths.BUNDLE_SPEC_FILE: Path(spec_file)} if spec_file is not None else None,
         )
     correct = table["actual"] == table["predicted"]
     for part, acc in correct.groupby(table["partition"]).mean().items():
@@ -122,6 +125,7 @@ def main() -> None:
         paths.model_dir("zeroshot") / variant,
         variant=variant,
         adapted_dir=paths.model_dir("adapt") if variant != BASE else None,  # only the adapted CLIP reads it
+        spec_file=paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
     )
 
 
