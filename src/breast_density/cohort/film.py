@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from breast_density import reproducible
+
 FOG = (0.05, 0.09)  # film base + fog, before its gradient
 LABEL, MARKER, STRIP = 0.98, 1.0, 0.97  # paper labels, lead letters, the ruler's body
 
@@ -40,7 +42,7 @@ def layout(rng: np.random.Generator, frame: tuple[int, int]) -> FilmLayout:
 
 def _film_curve(p: np.ndarray) -> np.ndarray:
     """Exposure (presentation value) -> optical density as scanned, dense bright, below the labels."""
-    return np.float32(0.86) * np.power(np.clip(p, 0, 1), np.float32(0.8))
+    return np.float32(0.86) * reproducible.power(np.clip(p, 0, 1), 0.8)
 
 
 def _fog(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -50,7 +52,8 @@ def _fog(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.float32(np.cos(angle)) * xx + np.float32(np.sin(angle)) * yy
-    mottle = cv2.resize(rng.standard_normal((6, 5)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    # float64 filters rounded to float32: OpenCV's float32 kernels differ by CPU (see reproducible)
+    mottle = reproducible.rounded(cv2.resize, rng.standard_normal((6, 5)), (w, h), interpolation=cv2.INTER_CUBIC)
     return np.float32(rng.uniform(*FOG)) + np.float32(rng.uniform(0.01, 0.04)) * ramp + 0.004 * mottle
 
 
@@ -145,7 +148,7 @@ def digitise(
     """Expose `image` (presentation values over the film) onto film and scan it into the padded frame."""
     shape = image.shape
     film = _fog(rng, shape) + _film_curve(image) * np.float32(0.95)
-    film = cv2.GaussianBlur(film, (0, 0), 0.7)  # scanner optics
+    film = reproducible.rounded(cv2.GaussianBlur, film, (0, 0), 0.7)  # scanner optics
     film += 0.006 * rng.standard_normal(shape, dtype=np.float32)  # grain and scanner noise
     film += _scratches_and_dust(rng, shape)
 
