@@ -53,7 +53,8 @@ def _fog(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.float32(np.cos(angle)) * xx + np.float32(np.sin(angle)) * yy
     # float64 filters rounded to float32: OpenCV's float32 kernels differ by CPU (see reproducible)
-    mottle = reproducible.rounded(cv2.resize, rng.standard_normal((6, 5)), (w, h), interpolation=cv2.INTER_CUBIC)
+    coarse = rng.standard_normal((6, 5))
+    mottle = reproducible.rounded(cv2.resize, coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     return np.float32(rng.uniform(*FOG)) + np.float32(rng.uniform(0.01, 0.04)) * ramp + 0.004 * mottle
 
 
