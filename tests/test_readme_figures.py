@@ -1,6 +1,6 @@
 """Every figure the README quotes from a demo run agrees with the committed metrics files.
 
-The integrator of a new demo run (`dvc repro` + commit of metrics/) sees this test fail on each quoted figure
+Whoever commits a new demo run (`dvc repro` + the metrics/ files) sees this test fail on each quoted figure
 that moved, with the value to write. A check listed here whose sentence left the README fails too, so a
 figure cannot silently stop being checked.
 """
