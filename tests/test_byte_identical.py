@@ -89,8 +89,8 @@ import cv2
 
 from breast_density import reproducible
 from breast_density.cohort.generate import generate_cohort
-from breast_density.imaging.batch import harmonize_file
 from breast_density.imaging.harmonize import reference_edges
+from breast_density.imaging.spec import build_spec, harmonize_file
 from breast_density.io import read_csv
 from breast_density.params import CohortParams
 
@@ -98,8 +98,9 @@ workers = int(sys.argv[1])
 cfg = CohortParams(exams=3, scale=0.06, workers=workers, class_prior=[0.25, 0.25, 0.25, 0.25])
 generate_cohort(cfg, 8, Path("cohort"), Path("truth"))  # seed 8: one exam per vendor
 Path("png").mkdir()
+spec = build_spec(64, 8, "image", reference_edges(), {})
 for row in read_csv(Path("truth/images.csv")).itertuples():
-    image = harmonize_file(row.path, row.laterality, reference_edges(), 64, 8)
+    image = harmonize_file(row.path, row.laterality, "", spec).image
     ok, encoded = cv2.imencode(".png", image, reproducible.PNG_PARAMS)
     Path("png", Path(row.path).stem + row.exam_id + ".png").write_bytes(encoded.tobytes())
 """
