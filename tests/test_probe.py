@@ -132,7 +132,7 @@ def test_skipped_adapted_variant_passes_through_embed_zeroshot_and_probe(tmp_pat
     assert embed.run(params, split_csv, embed_dir, variant="adapted", adapted_dir=adapted)["skipped"]
     assert zeroshot.run(params, embed_dir, split_csv, tmp_path / "zs", variant="adapted") is None
     outs = (tmp_path / "probe", tmp_path / "m", tmp_path / "live")
-    assert probe.run(params, embed_dir, split_csv, *outs, variant="adapted") is None
+    assert probe.run(params, embed_dir, split_csv, *outs, tmp_path / "spec.json", variant="adapted") is None
     for folder in (embed_dir, tmp_path / "zs", *outs):
         assert skipped_reason(folder) == "no report text"
 
