@@ -133,7 +133,7 @@ _STAGES_SCRIPT = (
     "    stage.main()\n"
 )
 _TINY = {
-    ("cohort", "exams"): 24,
+    ("cohort", "exams"): 40,
     ("cohort", "class_prior"): [0.25, 0.25, 0.25, 0.25],
     ("cohort", "repeat_patient_rate"): 0.0,
     ("cohort", "no_statement_rate"): 0.05,
