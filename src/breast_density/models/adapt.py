@@ -40,11 +40,10 @@ from breast_density.models.training import (
     EpochSampler,
     SeededSamples,
     deterministic,
-    load_checkpoint,
     make_loader,
+    resume,
     rng_state,
     save_checkpoint,
-    set_rng_state,
 )
 
 log = logging.getLogger(__name__)
@@ -206,15 +205,8 @@ def adapt_clip(
     val_labels = val["label_index"].to_numpy()
     result = TrainResult(max_epochs=settings.max_epochs)
 
-    state = load_checkpoint(checkpoint_path, run_key) if checkpoint_path else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        stopper.load_state_dict(state["early_stopping"])
-        set_rng_state(state["rng"])
-        result.history = list(state["history"])
-        result.resumed_at_epoch = len(result.history)
-        log.info("resuming adaptation from %s after epoch %d", checkpoint_path, result.resumed_at_epoch)
+    result.history = resume(checkpoint_path, run_key, model, optimizer, stopper)
+    result.resumed_at_epoch = len(result.history)
 
     curves = Curves(live_dir, result.history)
     epochs = epoch_numbers(result.resumed_at_epoch, settings.max_epochs)

@@ -217,6 +217,29 @@ def load_checkpoint(path: Path, run_key: str) -> dict[str, Any] | None:
     return state
 
 
+def resume(
+    checkpoint_path: Path | None,
+    run_key: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stopper: EarlyStopping,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> list[dict[str, float]]:
+    """Restore a checkpoint of this exact run (same `run_key`) into the training objects and the RNGs;
+    returns its epoch history ([] when there is nothing to resume). One rule for every training loop."""
+    state = load_checkpoint(checkpoint_path, run_key) if checkpoint_path else None
+    if state is None:
+        return []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    stopper.load_state_dict(state["early_stopping"])
+    set_rng_state(state["rng"])
+    log.info("resuming from %s after epoch %d", checkpoint_path, len(state["history"]))
+    return list(state["history"])
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -268,16 +291,8 @@ def fit(
     val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
     result = TrainResult(max_epochs=settings.max_epochs)
 
-    state = load_checkpoint(checkpoint_path, run_key) if checkpoint_path else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        stopper.load_state_dict(state["early_stopping"])
-        set_rng_state(state["rng"])
-        result.history = list(state["history"])
-        result.resumed_at_epoch = len(result.history)
-        log.info("resuming from %s after epoch %d", checkpoint_path, result.resumed_at_epoch)
+    result.history = resume(checkpoint_path, run_key, model, optimizer, stopper, scheduler)
+    result.resumed_at_epoch = len(result.history)
 
     curves = Curves(live_dir, result.history)
     images_seen, train_seconds = 0, 0.0
