@@ -36,14 +36,12 @@ from breast_density.models.devices import autocast, to_channels_last
 from breast_density.models.early_stopping import EarlyStopping
 from breast_density.models.epochs import TrainResult, epoch_numbers
 from breast_density.models.training import (
-    CHECKPOINT_FORMAT,
     EpochSampler,
     SeededSamples,
+    checkpoint,
     deterministic,
     make_loader,
     resume,
-    rng_state,
-    save_checkpoint,
 )
 
 log = logging.getLogger(__name__)
@@ -249,18 +247,7 @@ def adapt_clip(
                 epoch, record["train/loss"], val_loss, val_acc,
             )  # fmt: skip
             if checkpoint_path is not None:
-                save_checkpoint(
-                    checkpoint_path,
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "run_key": run_key,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "early_stopping": stopper.state_dict(),
-                        "rng": rng_state(),
-                        "history": result.history,
-                    },
-                )
+                checkpoint(checkpoint_path, run_key, result.history, model, optimizer, stopper)
             if after_epoch is not None:
                 after_epoch(epoch)
     result.finish(stopper)

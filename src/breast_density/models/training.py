@@ -240,6 +240,30 @@ def resume(
     return list(state["history"])
 
 
+def checkpoint(
+    path: Path,
+    run_key: str,
+    history: list[dict[str, float]],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stopper: EarlyStopping,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> None:
+    """Save the epoch state `resume` restores: the two are one format for every training loop."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "run_key": run_key,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "early_stopping": stopper.state_dict(),
+        "rng": rng_state(),
+        "history": history,
+    }
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    save_checkpoint(path, state)
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -328,19 +352,7 @@ def fit(
                 epoch, train_loss, train_acc, val_loss, val_acc,
             )  # fmt: skip
             if checkpoint_path is not None:
-                save_checkpoint(
-                    checkpoint_path,
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "run_key": run_key,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "early_stopping": stopper.state_dict(),
-                        "rng": rng_state(),
-                        "history": result.history,
-                    },
-                )
+                checkpoint(checkpoint_path, run_key, result.history, model, optimizer, stopper, scheduler)
             if after_epoch is not None:
                 after_epoch(epoch)
     curves.close()
