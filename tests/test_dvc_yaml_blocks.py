@@ -36,3 +36,10 @@ def test_plots_html_template_is_the_plots_template_stage_output() -> None:
     template = (ROOT / ".dvc" / config["plots"]["html_template"]).resolve()
     out = Path(SPEC["stages"]["plots_template"]["outs"][0])
     assert (ROOT / out).resolve() in template.parents
+
+
+def test_lock_file_holds_only_stages_dvc_yaml_defines() -> None:
+    # DVC keeps a renamed stage's old lock entry; every stale entry is parsed again on each `dvc repro`.
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))
+    stale = set(lock["stages"]) - set(expanded_stages())
+    assert not stale, f"dvc.lock has entries for stages dvc.yaml no longer defines: {sorted(stale)}"
