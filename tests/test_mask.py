@@ -20,7 +20,7 @@ from breast_density.imaging.mask import (
     segment_breast,
 )
 from breast_density.imaging.reduced import read_reduced
-from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, read_truth, score_mask
+from breast_density.imaging.truth import ARTEFACT, BREAST_VALUES, read_truth, score_mask
 from breast_density.io import read_csv
 from breast_density.params import CohortParams
 from imaging_fixtures import curve_mono1, curve_mono2, phantom
@@ -96,7 +96,7 @@ def demo_scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     rows = []
     for r in read_csv(root / "truth" / "images.csv").itertuples():
         labels = read_truth(root / "truth" / r.mask)
-        breast = np.isin(labels, (BREAST, IMPLANT)).astype(np.uint8)
+        breast = np.isin(labels, BREAST_VALUES).astype(np.uint8)
         touching = bool(
             (cv2.dilate(breast, np.ones((3, 3), np.uint8)).astype(bool) & (labels == ARTEFACT)).any()
         )

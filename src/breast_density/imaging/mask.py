@@ -39,6 +39,7 @@ class MaskOptions:
     bright_level: float = 0.94  # of the film's range: labels, markers and strips sit above it
     max_box_fill: float = 0.985  # a mask filling its bounding box this well is a test object
     blank_range: float = 0.01  # of the full scale: less contrast than this is a blank image
+    remove_pectoral: bool = False  # MLO views: the pectoral muscle is taken out (imaging.pectoral)
 
 
 @dataclass(frozen=True)
