@@ -183,3 +183,15 @@ def _block_phantom() -> np.ndarray:
 def test_bad_input_is_refused_with_a_named_reason(image: np.ndarray, reason: str):
     with pytest.raises(MaskError, match=reason):
         segment_breast(image)
+
+
+def test_saturated_dense_tissue_at_the_skin_line_stays_in_the_mask():
+    image, breast, _ = phantom(density=0.3, seed=2, marker=False)
+    h, w = image.shape
+    rim = int(np.flatnonzero(breast[h // 3])[-1])  # the skin line on a row of the upper half
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob = ((yy - h // 3) ** 2 + (xx - (rim - 16)) ** 2 < 12**2) & breast  # its halo reaches the air
+    image[blob] = 1.0
+    mask = breast_mask(curve_mono2(image))
+    assert mask[blob].mean() > 0.98, "saturated tissue by the skin line left out of the mask"
+    assert not mask[:, -10:].any()

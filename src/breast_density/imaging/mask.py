@@ -8,7 +8,8 @@ Steps, all OpenCV primitives on a few-hundred-pixel copy:
    that touches the skin line does not become part of the breast.
 3. The breast is the largest component touching the chest-wall side of the film (left or right edge).
 4. Holes are filled back in: enclosed dark fat pockets, and bright regions that contain no air (an implant
-   or saturated dense tissue removed in step 2), even where they reach the chest wall.
+   or saturated dense tissue removed in step 2), even where they reach the chest wall; a bright region with
+   breast nearly all around it is tissue too, even where its edge reaches the skin line.
 5. Quality figures (area fraction, border contact, components removed) decide whether the mask is usable;
    failures raise MaskError with a named reason, so the image is quarantined instead of silently kept.
 """
@@ -22,6 +23,8 @@ import numpy as np
 
 # Above this share of the non-air pixels, "bright" pixels are the breast itself (flat or saturated export).
 _MAX_BRIGHT_SHARE = 0.3
+# Share of a removed bright region's outline that must be breast for it to count as dense tissue.
+_ENCLOSED = 0.75
 # Kept for callers that import it: the default minimum breast area (fraction of the film).
 MIN_BREAST_FRACTION = 0.02
 
@@ -188,7 +191,7 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     breast = _chest_wall_component(stats, film.shape)
     if breast is None:
         raise MaskError("no breast found: no region reaches the chest-wall edge (phantom or test object)")
-    mask = _fill(labels == breast, air)
+    mask = _restore_bright_tissue(_fill(labels == breast, air), bright)
     n_bright, _ = cv2.connectedComponents((bright & ~mask).astype(np.uint8), connectivity=8)
     removed = (count - 2) + (n_bright - 1)
     mask = np.pad(mask, margin, mode="edge")
@@ -256,6 +259,32 @@ def _fill(breast: np.ndarray, air: np.ndarray) -> np.ndarray:
     background = has_air & edge
     background[0] = False  # label 0 is the breast itself
     return ~background[labels]
+
+
+def _restore_bright_tissue(mask: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """The mask plus each removed bright region that the breast surrounds on most of its outline.
+
+    Saturated dense tissue just inside the skin line is bright and flat like a label, and its widened halo
+    can reach the air, so the hole filling leaves it out. A label pushed against the skin line touches the
+    breast on one side only; dense tissue has breast nearly all around it.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (bright & ~mask).astype(np.uint8), connectivity=8
+    )
+    out = mask.copy()
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        r0, r1, c0, c1 = (
+            max(0, y - 1),
+            min(mask.shape[0], y + h + 1),
+            max(0, x - 1),
+            min(mask.shape[1], x + w + 1),
+        )
+        region = (labels[r0:r1, c0:c1] == k).astype(np.uint8)
+        ring = cv2.dilate(region, np.ones((3, 3), np.uint8)).astype(bool) & ~region.astype(bool)
+        if ring.any() and mask[r0:r1, c0:c1][ring].mean() >= _ENCLOSED:
+            out[r0:r1, c0:c1] |= region.astype(bool)
+    return out
 
 
 def _border_contact(mask: np.ndarray) -> float:
