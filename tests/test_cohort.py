@@ -31,7 +31,7 @@ from breast_density.cohort.vendors import (
     VENDOR_WEIGHTS,
     VENDORS,
 )
-from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, read_truth
+from breast_density.imaging.truth import ARTEFACT, BREAST, BREAST_VALUES, IMPLANT, PECTORAL, read_truth
 from breast_density.io import read_csv
 from breast_density.params import CohortParams, ParamsError, parse_params
 
@@ -212,7 +212,7 @@ def test_dense_tissue_is_bright_after_display_for_every_vendor(images: pd.DataFr
 
 def test_breast_sits_against_the_chest_wall_of_its_side(cohort: Path, images: pd.DataFrame) -> None:
     for row in images.itertuples():
-        breast = np.isin(read_truth(cohort / "cohort-truth" / row.mask), (BREAST, IMPLANT))
+        breast = np.isin(read_truth(cohort / "cohort-truth" / row.mask), BREAST_VALUES)
         cols = np.flatnonzero(breast.any(axis=0))
         shown = _display(pydicom.dcmread(row.path))
         band = max(2, shown.shape[1] // 10)
@@ -370,7 +370,10 @@ def test_every_image_has_a_compact_true_mask_in_its_own_frame(cohort: Path, imag
         labels = read_truth(mask_path)
         ds = pydicom.dcmread(row.path)
         assert labels.shape == (ds.Rows, ds.Columns)
-        assert set(np.unique(labels).tolist()) <= {0, BREAST, IMPLANT, ARTEFACT} and (labels == BREAST).any()
+        assert set(np.unique(labels).tolist()) <= {0, BREAST, IMPLANT, ARTEFACT, PECTORAL}
+        assert (labels == BREAST).any() and (
+            (labels == PECTORAL).any() == (row.view == "MLO") or row.magnified == "True"
+        )
         assert str((labels == IMPLANT).any()) == row.implant
         mask_bytes += mask_path.stat().st_size
         dicom_bytes += Path(row.path).stat().st_size
@@ -393,7 +396,7 @@ def test_scanned_film_is_zero_padded_with_fog_labels_and_strip(cohort: Path, ima
         assert 0.02 < fog < 0.15, "film base fog out of range"
         artefact = labels == ARTEFACT
         assert artefact.any() and np.median(pixels[artefact]) / 4095 > 0.8  # labels, marker, strip: bright
-        breast_cols = np.flatnonzero((labels == BREAST).any(axis=0))
+        breast_cols = np.flatnonzero(np.isin(labels, BREAST_VALUES).any(axis=0))
         assert breast_cols[0] == c0 if row.laterality == "L" else breast_cols[-1] == c1 - 1  # film edge
 
 

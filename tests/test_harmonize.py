@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breast_density.imaging.decode import ImageReadError, read_pixels
+from breast_density.imaging.decode import ImageReadError, read_dataset, read_pixels
 from breast_density.imaging.harmonize import (
     BINS,
     check_reference,
@@ -24,7 +24,7 @@ from breast_density.imaging.harmonize import (
     vendor_disagreement,
 )
 from breast_density.imaging.mask import downsample
-from breast_density.imaging.reduced import read_reduced
+from breast_density.imaging.reduced import mapped_pixels, read_reduced
 from breast_density.imaging.spec import HarmonizeSpec, build_spec, harmonize_file, load_spec
 from breast_density.io import read_csv, read_json
 from breast_density.params import parse_params
@@ -223,6 +223,20 @@ def test_reduced_decode_clears_garbage_in_unused_high_bits(tmp_path):
     clean_path = write_dicom(tmp_path / "clean.dcm", stored, "MONOCHROME2", "v", bits_stored=12)
     dirty_path = write_dicom(tmp_path / "dirty.dcm", dirty, "MONOCHROME2", "v", bits_stored=12)
     np.testing.assert_array_equal(read_reduced(dirty_path, 128), read_reduced(clean_path, 128))
+
+
+def test_reduced_decode_maps_native_pixel_data_and_names_a_truncated_file(tmp_path):
+    image, _, _ = phantom(shape=(600, 480), density=0.4, seed=2)
+    stored, photometric = stored_for(image, "mono2")
+    path = write_dicom(tmp_path / "a.dcm", stored, photometric, "mono2")
+    mapped = mapped_pixels(read_dataset(path, defer_size=1024), path)
+    assert mapped is not None and not mapped.flags.writeable  # a view on the file, not a copy
+    np.testing.assert_array_equal(mapped, stored)
+    assert mapped_pixels(read_dataset(path), path) is None  # pixel data already read: nothing to map
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(path.read_bytes()[:-1000])
+    with pytest.raises(ImageReadError, match=r"cut\.dcm: truncated"):
+        read_reduced(cut, 128)
 
 
 def test_reduced_decode_raises_named_errors(tmp_path):

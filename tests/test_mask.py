@@ -20,7 +20,7 @@ from breast_density.imaging.mask import (
     segment_breast,
 )
 from breast_density.imaging.reduced import read_reduced
-from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, read_truth, score_mask
+from breast_density.imaging.truth import ARTEFACT, BREAST_VALUES, read_truth, score_mask
 from breast_density.io import read_csv
 from breast_density.params import CohortParams
 from imaging_fixtures import curve_mono1, curve_mono2, phantom
@@ -96,7 +96,7 @@ def demo_scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     rows = []
     for r in read_csv(root / "truth" / "images.csv").itertuples():
         labels = read_truth(root / "truth" / r.mask)
-        breast = np.isin(labels, (BREAST, IMPLANT)).astype(np.uint8)
+        breast = np.isin(labels, BREAST_VALUES).astype(np.uint8)
         touching = bool(
             (cv2.dilate(breast, np.ones((3, 3), np.uint8)).astype(bool) & (labels == ARTEFACT)).any()
         )
@@ -183,3 +183,15 @@ def _block_phantom() -> np.ndarray:
 def test_bad_input_is_refused_with_a_named_reason(image: np.ndarray, reason: str):
     with pytest.raises(MaskError, match=reason):
         segment_breast(image)
+
+
+def test_saturated_dense_tissue_at_the_skin_line_stays_in_the_mask():
+    image, breast, _ = phantom(density=0.3, seed=2, marker=False)
+    h, w = image.shape
+    rim = int(np.flatnonzero(breast[h // 3])[-1])  # the skin line on a row of the upper half
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob = ((yy - h // 3) ** 2 + (xx - (rim - 16)) ** 2 < 12**2) & breast  # its halo reaches the air
+    image[blob] = 1.0
+    mask = breast_mask(curve_mono2(image))
+    assert mask[blob].mean() > 0.98, "saturated tissue by the skin line left out of the mask"
+    assert not mask[:, -10:].any()

@@ -148,6 +148,7 @@ class HarmonizeParams(_Section):
     reference_sample: int = 600
     match: Literal["vendor", "image"] = "vendor"  # one map per vendor (keeps density cues) or per image
     workers: int = 2
+    remove_pectoral: bool = False  # take the pectoral muscle out of the breast mask on MLO views
 
 
 class BalanceParams(_Section):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from breast_density.cohort import film, phantom, vendors
 from breast_density.cohort.reports import PatientPHI, SyntheticReport, format_exam_date, make_phi, make_report
 from breast_density.cohort.text_noise import is_eligible
-from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, mask_relpath
+from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, PECTORAL, mask_relpath
 from breast_density.io import write_bytes, write_csv, write_json
 from breast_density.params import CohortParams
 
@@ -277,7 +277,8 @@ def _render_stored(
     if vendor.transfer != "film":
         rendered = phantom.render_view(rng, shape, view, lat, exam.density, fraction, anatomy, spacing, zoom)
         stored = vendors.to_stored(rng, rendered.image, vendor, scale, rendered.marker)
-        return stored, _truth_labels(rendered.outline, rendered.implant, rendered.marker), rendered
+        labels = _truth_labels(rendered.outline, rendered.implant, rendered.marker, rendered.pectoral)
+        return stored, labels, rendered
     pad = film.layout(rng, shape)
     inner = pad.film_shape(shape)
     rendered = phantom.render_view(rng, inner, view, lat, exam.density, fraction, anatomy, spacing, zoom)
@@ -286,13 +287,18 @@ def _render_stored(
     )
     top = 2**vendor.bits_stored - 1
     stored = np.rint(scanned.values * np.float32(top)).astype(np.uint16)
-    return stored, _truth_labels(scanned.outline, scanned.implant, scanned.artefact), rendered
+    pectoral = np.zeros(shape, dtype=bool)  # the film's frame: the muscle sits inside the padding
+    pectoral[pad.top : pad.top + inner[0], pad.left : pad.left + inner[1]] = rendered.pectoral
+    return stored, _truth_labels(scanned.outline, scanned.implant, scanned.artefact, pectoral), rendered
 
 
-def _truth_labels(outline: np.ndarray, implant: np.ndarray, artefact: np.ndarray) -> np.ndarray:
+def _truth_labels(
+    outline: np.ndarray, implant: np.ndarray, artefact: np.ndarray, pectoral: np.ndarray
+) -> np.ndarray:
     labels = np.zeros(outline.shape, dtype=np.uint8)
     labels[artefact & ~outline] = ARTEFACT
     labels[outline] = BREAST
+    labels[pectoral & outline] = PECTORAL
     labels[implant] = IMPLANT
     return labels
 

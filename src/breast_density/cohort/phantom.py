@@ -57,6 +57,7 @@ class View:
     fibroglandular_fraction: float  # measured area fraction of dense tissue inside `breast`
     outline: np.ndarray  # bool: everything a breast mask should cover (pectoral muscle and implant included)
     implant: np.ndarray  # bool: the implant, if any
+    pectoral: np.ndarray  # bool: the pectoral muscle (MLO views; inside `outline`)
 
 
 def sample_fraction(rng: np.random.Generator, density: str) -> float:
@@ -218,6 +219,7 @@ def render_view(
 
     if laterality == "R":  # real exports show the right breast with the chest wall on the right
         image, breast, mask, implant = image[:, ::-1], breast[:, ::-1], mask[:, ::-1], implant[:, ::-1]
+        pectoral = pectoral[:, ::-1]
     marker = marker_mask(shape, f"{laterality} {view}", chest_wall_left=laterality == "L")
     return View(
         np.ascontiguousarray(image),
@@ -226,6 +228,7 @@ def render_view(
         measured,
         np.ascontiguousarray(mask),
         np.ascontiguousarray(implant),
+        np.ascontiguousarray(pectoral),
     )
 
 
@@ -275,6 +278,7 @@ def _magnified(
         gland_fraction,
         np.ascontiguousarray(full.outline[window]),
         np.ascontiguousarray(full.implant[window]),
+        np.ascontiguousarray(full.pectoral[window]),
     )
 
 

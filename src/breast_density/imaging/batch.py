@@ -41,6 +41,7 @@ class ImageTask:
     laterality: str
     vendor: str
     truth_mask: str | None = None  # the synthetic cohort's true mask of this image, when known
+    view: str = ""  # CC / MLO: MLO views lose the pectoral muscle when the mask options say so
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def _failure(task: ImageTask, err: Exception, start: float) -> ImageResult:
 def _reference_one(task: ImageTask, size: int, mask_options: MaskOptions) -> ImageResult:
     start = time.perf_counter()
     try:
-        prepared = prepare(read_reduced(task.path, 2 * size), task.laterality, size, mask_options)
+        pixels = read_reduced(task.path, 2 * size)
+        prepared = prepare(pixels, task.laterality, size, mask_options, task.view)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
     counts = level_counts(prepared).astype(np.int32)  # half the bytes through the pipe
@@ -100,7 +102,7 @@ def harmonize_task(task: ImageTask) -> ImageResult:
     assert config is not None, "worker used before init_worker"
     start = time.perf_counter()
     try:
-        result = harmonize_file(task.path, task.laterality, task.vendor, config.spec)
+        result = harmonize_file(task.path, task.laterality, task.vendor, config.spec, task.view)
     except (ImageReadError, MaskError) as err:
         return _failure(task, err, start)
     ok, encoded = cv2.imencode(".png", result.image, reproducible.PNG_PARAMS)  # pinned encoder settings
@@ -120,7 +122,7 @@ def harmonize_task(task: ImageTask) -> ImageResult:
         mask_area=seg.area_fraction,
         border_contact=seg.border_contact,
         components_removed=seg.components_removed,
-        score=None if task.truth_mask is None else score_mask(seg.mask, task.truth_mask),
+        score=None if task.truth_mask is None else score_mask(seg.mask, task.truth_mask, prepared.pectoral),
         seconds=time.perf_counter() - start,
     )
 

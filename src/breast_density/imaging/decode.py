@@ -76,25 +76,41 @@ def native_view(ds: Dataset, path: str | Path) -> np.ndarray | None:
     The display LUT is indexed by the raw bit pattern and masks/sign-extends it itself, so the bytes can go
     straight into the lookup: one pass over the image instead of pydicom's copy plus ours.
     """
+    shape = native_shape(ds)
+    if shape is None:
+        return None
+    data = ds.PixelData
+    check_native_length(len(data), shape, path)
+    return np.frombuffer(data, dtype="<u2", count=shape[0] * shape[1]).reshape(shape)
+
+
+def native_shape(ds: Dataset) -> tuple[int, int] | None:
+    """(rows, columns) when the pixel data is uncompressed little-endian 16-bit grey, else None."""
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if tsyntax not in _NATIVE_LE or int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.BitsAllocated) != 16:
         return None
-    data = ds.PixelData
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    if len(data) < rows * cols * 2:
+    return int(ds.Rows), int(ds.Columns)
+
+
+def check_native_length(available: int, shape: tuple[int, int], path: str | Path) -> None:
+    """Raise when fewer bytes of native 16-bit pixel data are present than the header's matrix needs."""
+    rows, cols = shape
+    if available < rows * cols * 2:
         raise ImageReadError(
             path,
-            f"truncated file or pixel data of the wrong length: {len(data)} bytes for {rows}x{cols}x16-bit",
+            f"truncated file or pixel data of the wrong length: {available} bytes for {rows}x{cols}x16-bit",
         )
-    return np.frombuffer(data, dtype="<u2", count=rows * cols).reshape(rows, cols)
 
 
-def read_dataset(path: Path) -> Dataset:
-    """The whole dataset (pixels included), or an ImageReadError naming what is wrong with the file."""
+def read_dataset(path: Path, defer_size: int | None = None) -> Dataset:
+    """The whole dataset, or an ImageReadError naming what is wrong with the file.
+
+    With `defer_size`, elements at least that long (the pixel data) stay on disk until they are used.
+    """
     if not path.is_file():
         raise ImageReadError(path, "image file missing")
     try:
-        return open_dicom(path)
+        return open_dicom(path, defer_size=defer_size)
     except InvalidDicomError:
         raise ImageReadError(path, "not a DICOM file (no DICM preamble)") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:

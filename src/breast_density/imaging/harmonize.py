@@ -11,6 +11,7 @@ Harmonised images use 0 for everything outside the breast and 1..max for breast 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from breast_density.imaging.mask import (
     reduction_factor,
     segment_breast,
 )
+from breast_density.imaging.pectoral import pectoral_region
 
 BINS = 1024  # intensity resolution of references and of the before/after histograms
 LEVELS = 65536  # uint16 input levels (the decoder's range)
@@ -43,6 +45,9 @@ class Prepared:
     mask: np.ndarray  # bool, same shape: breast pixels
     flipped: bool  # mirrored horizontally to put the chest wall on the left
     segmentation: BreastMask  # the whole-frame mask at the working size, with its quality figures
+    # Whole-frame pectoral muscle taken out of segmentation.mask (working size); None when not looked for
+    # (MaskOptions.remove_pectoral off, or not an MLO view).
+    pectoral: np.ndarray | None = None
 
 
 def reference_edges() -> np.ndarray:
@@ -75,9 +80,16 @@ def working_copy(pixels: np.ndarray, size: int) -> np.ndarray:
 
 
 def prepare(
-    pixels: np.ndarray, laterality: str, size: int, mask_options: MaskOptions | None = None
+    pixels: np.ndarray,
+    laterality: str,
+    size: int,
+    mask_options: MaskOptions | None = None,
+    view: str = "",
 ) -> Prepared:
-    """Mask, crop, flip and resize a decoded image (2-D uint16, dense bright). Raises MaskError."""
+    """Mask, crop, flip and resize a decoded image (2-D uint16, dense bright). Raises MaskError.
+
+    `view` (CC, MLO, ...) matters only with mask_options.remove_pectoral: MLO views lose the pectoral muscle.
+    """
     if pixels.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {pixels.shape}")
     if pixels.dtype != np.uint16:
@@ -87,17 +99,28 @@ def prepare(
     work = downsample(pixels, 2 * size)
     coarse = downsample(work, size)  # = working_copy(pixels, size)
     factor = reduction_factor(work.shape, size)
-    segmentation = segment_breast(coarse, mask_options or MaskOptions())
+    mask_options = mask_options or MaskOptions()
+    segmentation = segment_breast(coarse, mask_options)
+    pectoral, chest_wall_right = None, None
+    if mask_options.remove_pectoral and view.strip().upper() == "MLO":
+        # the side is decided on the whole breast: without the muscle its chest-wall band is narrower
+        whole = segmentation.mask
+        b0, b1, d0, d1 = bounding_box(whole)
+        chest_wall_right = _chest_wall_on_right(whole[b0:b1, d0:d1], laterality)
+        pectoral = pectoral_region(coarse, whole, chest_wall_right)
+        segmentation = dataclasses.replace(segmentation, mask=whole & ~pectoral)
     mask = segmentation.mask
     r0, r1, c0, c1 = bounding_box(mask)
     crop = work[r0 * factor : r1 * factor, c0 * factor : c1 * factor]
     image = _resize_longest(crop, size, cv2.INTER_AREA)
     crop_mask = mask[r0:r1, c0:c1].astype(np.uint8)
     small_mask = cv2.resize(crop_mask, image.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
-    flipped = _chest_wall_on_right(small_mask, laterality)
+    flipped = _chest_wall_on_right(small_mask, laterality) if chest_wall_right is None else chest_wall_right
     if flipped:
         image, small_mask = np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(small_mask[:, ::-1])
-    return Prepared(image=image, mask=small_mask, flipped=flipped, segmentation=segmentation)
+    return Prepared(
+        image=image, mask=small_mask, flipped=flipped, segmentation=segmentation, pectoral=pectoral
+    )
 
 
 def breast_histogram(values: np.ndarray) -> np.ndarray:
@@ -221,13 +244,14 @@ def harmonize_details(
     source_levels: np.ndarray | None = None,
     output_lut: np.ndarray | None = None,
     mask_options: MaskOptions | None = None,
+    view: str = "",
 ) -> Harmonized:
     """harmonize_image plus the intermediate crop and mask (for plots and before/after statistics).
 
     `output_lut`: a quantize_lut result (uint16 level -> output value, the same for every image of a vendor
     when matching per vendor); without it the match is built from `source_levels` or the image's own pixels.
     """
-    prepared = prepare(pixels, laterality, size, mask_options)
+    prepared = prepare(pixels, laterality, size, mask_options, view)
     breast = prepared.image[prepared.mask]
     if output_lut is None:
         output_lut = quantize_lut(match_lut(breast, check_reference(reference), source_levels), bit_depth)

@@ -8,7 +8,8 @@ Steps, all OpenCV primitives on a few-hundred-pixel copy:
    that touches the skin line does not become part of the breast.
 3. The breast is the largest component touching the chest-wall side of the film (left or right edge).
 4. Holes are filled back in: enclosed dark fat pockets, and bright regions that contain no air (an implant
-   or saturated dense tissue removed in step 2), even where they reach the chest wall.
+   or saturated dense tissue removed in step 2), even where they reach the chest wall; a bright region with
+   breast nearly all around it is tissue too, even where its edge reaches the skin line.
 5. Quality figures (area fraction, border contact, components removed) decide whether the mask is usable;
    failures raise MaskError with a named reason, so the image is quarantined instead of silently kept.
 """
@@ -22,6 +23,8 @@ import numpy as np
 
 # Above this share of the non-air pixels, "bright" pixels are the breast itself (flat or saturated export).
 _MAX_BRIGHT_SHARE = 0.3
+# Share of a removed bright region's outline that must be breast for it to count as dense tissue.
+_ENCLOSED = 0.75
 # Kept for callers that import it: the default minimum breast area (fraction of the film).
 MIN_BREAST_FRACTION = 0.02
 
@@ -39,6 +42,7 @@ class MaskOptions:
     bright_level: float = 0.94  # of the film's range: labels, markers and strips sit above it
     max_box_fill: float = 0.985  # a mask filling its bounding box this well is a test object
     blank_range: float = 0.01  # of the full scale: less contrast than this is a blank image
+    remove_pectoral: bool = False  # MLO views: the pectoral muscle is taken out (imaging.pectoral)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def air_threshold(scaled: np.ndarray) -> float:
 
 
 def _check_not_blank(image: np.ndarray, options: MaskOptions) -> None:
+    if _clearly_has_contrast(image, options.blank_range * 65535):
+        return
     lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))
     if hi - lo >= options.blank_range * 65535:
         return
@@ -110,6 +116,21 @@ def _check_not_blank(image: np.ndarray, options: MaskOptions) -> None:
     if level > 0.9:
         raise MaskError("all-white image: no contrast below the maximum")
     raise MaskError("blank image: a single grey level")
+
+
+def _clearly_has_contrast(image: np.ndarray, spread: float) -> bool:
+    """True when the 0.1-99.9 percentile range surely exceeds `spread`, from a 256-bin histogram.
+
+    Nearly every image passes here, without the sort behind np.percentile; the percentiles are computed
+    only when the bins cannot decide. Each percentile lies between two neighbouring order statistics; the
+    bound uses the ones one place further out, so float rounding of the percentile's index cannot matter.
+    """
+    cumulative = np.cumsum(np.bincount((image >> 8).ravel(), minlength=256))
+    n = image.size
+    low_rank = min(n - 1, int(np.ceil(0.001 * (n - 1))) + 1)  # the 0.1 percentile is at most this value
+    high_rank = max(0, int(np.floor(0.999 * (n - 1))) - 1)  # the 99.9 percentile is at least this value
+    low_bin, high_bin = np.searchsorted(cumulative, [low_rank, high_rank], side="right")
+    return int(high_bin) * 256 - (int(low_bin) * 256 + 255) >= spread
 
 
 def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> BreastMask:
@@ -170,7 +191,7 @@ def segment_breast(image: np.ndarray, options: MaskOptions | None = None) -> Bre
     breast = _chest_wall_component(stats, film.shape)
     if breast is None:
         raise MaskError("no breast found: no region reaches the chest-wall edge (phantom or test object)")
-    mask = _fill(labels == breast, air)
+    mask = _restore_bright_tissue(_fill(labels == breast, air), bright)
     n_bright, _ = cv2.connectedComponents((bright & ~mask).astype(np.uint8), connectivity=8)
     removed = (count - 2) + (n_bright - 1)
     mask = np.pad(mask, margin, mode="edge")
@@ -238,6 +259,32 @@ def _fill(breast: np.ndarray, air: np.ndarray) -> np.ndarray:
     background = has_air & edge
     background[0] = False  # label 0 is the breast itself
     return ~background[labels]
+
+
+def _restore_bright_tissue(mask: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """The mask plus each removed bright region that the breast surrounds on most of its outline.
+
+    Saturated dense tissue just inside the skin line is bright and flat like a label, and its widened halo
+    can reach the air, so the hole filling leaves it out. A label pushed against the skin line touches the
+    breast on one side only; dense tissue has breast nearly all around it.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (bright & ~mask).astype(np.uint8), connectivity=8
+    )
+    out = mask.copy()
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        r0, r1, c0, c1 = (
+            max(0, y - 1),
+            min(mask.shape[0], y + h + 1),
+            max(0, x - 1),
+            min(mask.shape[1], x + w + 1),
+        )
+        region = (labels[r0:r1, c0:c1] == k).astype(np.uint8)
+        ring = cv2.dilate(region, np.ones((3, 3), np.uint8)).astype(bool) & ~region.astype(bool)
+        if ring.any() and mask[r0:r1, c0:c1][ring].mean() >= _ENCLOSED:
+            out[r0:r1, c0:c1] |= region.astype(bool)
+    return out
 
 
 def _border_contact(mask: np.ndarray) -> float:

@@ -28,7 +28,7 @@ from breast_density.imaging.harmonize import (
 from breast_density.imaging.mask import MaskError, downsample
 from breast_density.imaging.reduced import read_reduced
 from breast_density.imaging.spec import HarmonizeSpec, harmonize_file, harmonize_pixels
-from breast_density.imaging.truth import ARTEFACT, BREAST, IMPLANT, read_truth
+from breast_density.imaging.truth import ARTEFACT, BREAST, BREAST_VALUES, IMPLANT, read_truth
 from breast_density.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def vendor_examples(tasks: list[ImageTask], spec: HarmonizeSpec, seed: int) -> l
         rows = [t for t in tasks if t.vendor == vendor]
         task = rows[int(rng.integers(len(rows)))]
         try:
-            result = harmonize_file(task.path, task.laterality, task.vendor, spec)
+            result = harmonize_file(task.path, task.laterality, task.vendor, spec, task.view)
             raw = downsample(read_pixels(task.path), 256)
         except (ImageReadError, MaskError) as err:  # it worked in the pool; only a changed file gets here
             log.warning("example image for %s skipped: %s", vendor, err)
@@ -77,7 +77,7 @@ def mask_examples(tasks: list[ImageTask], scores: dict[str, float], spec: Harmon
     for task in tasks:
         try:
             pixels = read_reduced(task.path, spec.decode_side)
-            result = harmonize_pixels(pixels, task.laterality, task.vendor, spec)
+            result = harmonize_pixels(pixels, task.laterality, task.vendor, spec, task.view)
         except (ImageReadError, MaskError) as err:
             log.warning("mask example %s skipped: %s", task.image_id, err)
             continue
@@ -87,7 +87,8 @@ def mask_examples(tasks: list[ImageTask], scores: dict[str, float], spec: Harmon
         if task.truth_mask is not None:
             labels = read_truth(task.truth_mask)
             labels = cv2.resize(labels, image.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            truth, artefact = np.isin(labels, (BREAST, IMPLANT)), labels == ARTEFACT
+            breast = (BREAST, IMPLANT) if result.prepared.pectoral is not None else BREAST_VALUES
+            truth, artefact = np.isin(labels, breast), labels == ARTEFACT
         iou = scores.get(task.image_id)
         title = f"{task.image_id[:8]} {task.laterality}" + ("" if iou is None else f"  IoU {iou:.3f}")
         examples.append(MaskExample(title, image, seg.mask, truth, artefact))

@@ -110,7 +110,9 @@ def load_spec(path: str | Path) -> HarmonizeSpec:
     return HarmonizeSpec.from_json(read_json(path), str(path))
 
 
-def harmonize_pixels(pixels: np.ndarray, laterality: str, vendor: str, spec: HarmonizeSpec) -> Harmonized:
+def harmonize_pixels(
+    pixels: np.ndarray, laterality: str, vendor: str, spec: HarmonizeSpec, view: str = ""
+) -> Harmonized:
     """Harmonise decoded (reduced) pixels with the recipe. Raises MaskError."""
     return harmonize_details(
         pixels,
@@ -120,15 +122,19 @@ def harmonize_pixels(pixels: np.ndarray, laterality: str, vendor: str, spec: Har
         spec.bit_depth,
         output_lut=spec.lut_for(vendor),
         mask_options=spec.mask,
+        view=view,
     )
 
 
-def harmonize_file(path: str | Path, laterality: str, vendor: str, spec: HarmonizeSpec) -> Harmonized:
+def harmonize_file(
+    path: str | Path, laterality: str, vendor: str, spec: HarmonizeSpec, view: str = ""
+) -> Harmonized:
     """Decode and harmonise one file exactly as the harmonize stage does (the stage calls this too).
 
+    `view` (CC / MLO) is needed only when the spec removes the pectoral muscle of MLO views.
     Raises ImageReadError (unreadable file) or MaskError (no usable breast mask).
     """
-    return harmonize_pixels(read_reduced(path, spec.decode_side), laterality, vendor, spec)
+    return harmonize_pixels(read_reduced(path, spec.decode_side), laterality, vendor, spec, view)
 
 
 def _encode(lut: np.ndarray) -> str:

@@ -28,6 +28,7 @@ class HarmonizeSummary:
     quarantine_rows: list[dict] = field(default_factory=list)
     done: dict[str, str] = field(default_factory=dict)  # image_id -> harmonised PNG
     iou: dict[str, list[tuple[float, ImageTask]]] = field(default_factory=lambda: defaultdict(list))
+    pectoral_iou: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     artefact_pixels: int = 0
     mask_quarantined: int = 0
     flipped: int = 0
@@ -53,6 +54,8 @@ class HarmonizeSummary:
         if r.score is not None:
             self.iou[vendor].append((r.score.iou, r.task))
             self.artefact_pixels += r.score.artefact_pixels
+            if r.score.pectoral_iou is not None:
+                self.pectoral_iou[vendor].append(r.score.pectoral_iou)
 
     def hardest(self, n: int) -> tuple[str, list[ImageTask]]:
         """The vendor whose masks are worst (lowest mean IoU; without truth, most components removed) and
@@ -71,15 +74,7 @@ class HarmonizeSummary:
         return vendor, [t for _, t in worst]
 
     def mask_iou(self) -> dict[str, dict[str, float]]:
-        return {
-            v: {
-                "mean": round(float(np.mean(scores)), 4),
-                "p05": round(float(np.percentile(scores, 5)), 4),
-                "images": len(scores),
-            }
-            for v in sorted(self.iou)
-            for scores in [[s for s, _ in self.iou[v]]]
-        }
+        return _iou_table({v: [s for s, _ in scores] for v, scores in self.iou.items()})
 
     def metrics(self, match: str, reference_choice: str, reference: np.ndarray, n_sample: int) -> dict:
         raw, out = dict(self.raw), dict(self.out)
@@ -109,7 +104,20 @@ class HarmonizeSummary:
         if self.iou:
             metrics["mask_iou"] = self.mask_iou()
             metrics["mask_artefact_pixels"] = self.artefact_pixels
+        if self.pectoral_iou:  # MLO views with the pectoral muscle removed
+            metrics["pectoral_iou"] = _iou_table(self.pectoral_iou)
         return metrics
+
+
+def _iou_table(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
+        v: {
+            "mean": round(float(np.mean(scores[v])), 4),
+            "p05": round(float(np.percentile(scores[v], 5)), 4),
+            "images": len(scores[v]),
+        }
+        for v in sorted(scores)
+    }
 
 
 def _to_reference(hist: np.ndarray, reference: np.ndarray) -> float:

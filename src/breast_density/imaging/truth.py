@@ -1,9 +1,9 @@
 """True breast masks of the synthetic cohort, and how a computed mask scores against them.
 
 The cohort writes one small label PNG per image (``masks/<exam>/<side>_<view>.png`` in its truth folder, same
-frame as the image): 0 background, 1 breast (pectoral muscle included), 2 implant (counts as breast),
-3 artefact (labels, markers, ruler and step-wedge strips). A computed mask is scored at its own
-resolution, the harmonised working size, with the truth area-averaged onto that grid.
+frame as the image): 0 background, 1 breast, 2 implant (counts as breast), 3 artefact (labels, markers, ruler
+and step-wedge strips), 4 pectoral muscle (MLO views; breast unless the muscle is removed). A computed mask
+is scored at its own resolution, the harmonised working size, with the truth area-averaged onto that grid.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from breast_density.io import read_csv
 
-BACKGROUND, BREAST, IMPLANT, ARTEFACT = 0, 1, 2, 3
+BACKGROUND, BREAST, IMPLANT, ARTEFACT, PECTORAL = 0, 1, 2, 3, 4
+BREAST_VALUES = (BREAST, IMPLANT, PECTORAL)  # what a breast mask covers unless the muscle is removed
 MASKS_DIR = "masks"
 
 
@@ -27,8 +28,9 @@ def mask_relpath(exam_id: str, laterality: str, view: str) -> str:
 
 @dataclass(frozen=True)
 class MaskScore:
-    iou: float  # computed mask vs true breast (implants included)
+    iou: float  # computed mask vs true breast (implants included; the pectoral muscle unless it is removed)
     artefact_pixels: int  # working-size pixels that are mostly artefact yet inside the computed mask
+    pectoral_iou: float | None = None  # removed muscle vs true muscle, when the muscle was looked for
 
 
 def _on_grid(labels: np.ndarray, shape: tuple[int, int], value_set: tuple[int, ...]) -> np.ndarray:
@@ -48,14 +50,27 @@ def read_truth(path: str | Path) -> np.ndarray:
     return labels
 
 
-def score_mask(mask: np.ndarray, truth_path: str | Path) -> MaskScore:
-    """IoU of a whole-frame computed mask with the true breast, and artefact pixels it wrongly includes."""
+def score_mask(mask: np.ndarray, truth_path: str | Path, pectoral: np.ndarray | None = None) -> MaskScore:
+    """IoU of a whole-frame computed mask with the true breast, and artefact pixels it wrongly includes.
+
+    `pectoral`: the muscle region taken out of `mask` (MLO view with removal on): the true muscle is then not
+    breast, and the removed region is scored against it.
+    """
     labels = read_truth(truth_path)
-    breast = _on_grid(labels, mask.shape, (BREAST, IMPLANT)) >= 0.5
+    breast_values = (BREAST, IMPLANT) if pectoral is not None else BREAST_VALUES
+    breast = _on_grid(labels, mask.shape, breast_values) >= 0.5
     artefact = _on_grid(labels, mask.shape, (ARTEFACT,)) >= 0.5
-    union = int((breast | mask).sum())
-    iou = int((breast & mask).sum()) / union if union else 1.0
-    return MaskScore(iou=iou, artefact_pixels=int((artefact & mask).sum()))
+    pectoral_iou = None
+    if pectoral is not None:
+        pectoral_iou = _iou(_on_grid(labels, mask.shape, (PECTORAL,)) >= 0.5, pectoral)
+    return MaskScore(
+        iou=_iou(breast, mask), artefact_pixels=int((artefact & mask).sum()), pectoral_iou=pectoral_iou
+    )
+
+
+def _iou(truth: np.ndarray, found: np.ndarray) -> float:
+    union = int((truth | found).sum())
+    return int((truth & found).sum()) / union if union else 1.0
 
 
 def truth_index(truth_dir: str | Path, exam_pseudonym: Callable[[str], str]) -> dict[str, str]:

@@ -194,7 +194,7 @@ def harmonize_new_file(
             "matched on the image's own histogram instead"
         )
     try:
-        image = harmonize_file(path, side, maker, spec).image
+        image = harmonize_file(path, side, maker, spec, header.view if header else "").image
     except MaskError as err:
         raise ImageReadError(path, f"no usable breast mask ({err})") from None
     return image, notes

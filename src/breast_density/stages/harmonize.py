@@ -51,6 +51,7 @@ def _tasks(images: pd.DataFrame, truth: dict[str, str]) -> list[ImageTask]:
             laterality=r.laterality,
             vendor=r.vendor or UNKNOWN_VENDOR,
             truth_mask=truth.get(r.image_id),
+            view=r.view,
         )
         for r in images.itertuples(index=False)
     ]
@@ -72,7 +73,7 @@ def run(
         raise ValueError(f"{images_csv}: no images to harmonise")
     reset_dir(out_dir)
 
-    mask_options = MaskOptions()
+    mask_options = MaskOptions(remove_pectoral=hp.remove_pectoral)
     sample = sample_per_vendor(tasks, hp.reference_sample, params.base.seed)
     accumulator = ReferenceAccumulator()
     for result in tqdm(
