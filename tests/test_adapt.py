@@ -112,3 +112,32 @@ def test_source_without_report_text_skips_adaptation(tmp_path):
     summary = _run(tmp_path, parse_params({"data": {"source": "labels"}}), split_csv, reports_csv)
     assert "no report text" in summary["skipped"]
     assert "no report text" in skipped_reason(tmp_path / "m")
+
+
+def test_weight_average_moves_a_fraction_of_the_way_and_copies_buffers():
+    live, average = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        live.weight.fill_(3.0)
+        live.running_mean.fill_(5.0)
+    adapt_module.update_average(average, live, decay=0.9)  # average starts at weight 1
+    torch.testing.assert_close(average.weight, torch.full((2,), 1.2))
+    torch.testing.assert_close(average.running_mean, torch.full((2,), 5.0))
+
+
+def test_killed_adaptation_with_weight_averaging_resumes_to_the_same_weights(tmp_path):
+    split_csv, reports_csv = _inputs(tmp_path)
+    params = parse_params({"adapt": {**TINY["adapt"], "ema_decay": 0.5}})
+    _run(tmp_path, params, split_csv, reports_csv, name="straight")
+
+    def kill(epoch: int) -> None:
+        if epoch == 2:
+            raise KilledError
+
+    with pytest.raises(KilledError):
+        _run(tmp_path, params, split_csv, reports_csv, name="killed", after_epoch=kill)
+    torch.manual_seed(123)
+    assert _run(tmp_path, params, split_csv, reports_csv, name="killed")["resumed_at_epoch"] == 2
+    a = load_clip(str(tmp_path / "straight")).model.state_dict()
+    b = load_clip(str(tmp_path / "killed")).model.state_dict()
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key

@@ -219,6 +219,7 @@ class AdaptParams(_Section):
     max_epochs: int = 30
     patience: int = 5  # epochs without improvement of the monitored value before stopping
     monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
+    ema_decay: float = Field(default=0.97, ge=0.0, lt=1.0)  # per-step weight averaging; 0 = off
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
 

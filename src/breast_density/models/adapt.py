@@ -13,6 +13,7 @@ images. Either can be the early-stopping monitor.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -64,6 +65,7 @@ class AdaptSettings:
     max_epochs: int
     patience: int
     monitor: Literal["val_loss", "val_zeroshot_accuracy"]
+    ema_decay: float
     grad_checkpointing: bool
     workers: int
     seed: int
@@ -104,6 +106,15 @@ def set_trainable(model: nn.Module, settings: AdaptSettings) -> int:
     if settings.grad_checkpointing:
         model.set_grad_checkpointing(True)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """One step of the exponential moving average of `model`'s parameters (buffers are copied)."""
+    for kept, live in zip(average.parameters(), model.parameters(), strict=True):
+        kept.lerp_(live, 1 - decay)
+    for kept, live in zip(average.buffers(), model.buffers(), strict=True):
+        kept.copy_(live)
 
 
 def _optimizer(model: nn.Module, settings: AdaptSettings) -> torch.optim.Optimizer:
@@ -203,7 +214,12 @@ def adapt_clip(
     val_labels = val["label_index"].to_numpy()
     result = TrainResult(max_epochs=settings.max_epochs)
 
-    result.history = resume(checkpoint_path, run_key, model, optimizer, stopper)
+    # Validated, early-stopped and kept: an exponential moving average of the weights (the weights
+    # themselves when ema_decay is 0). A tower trained from scratch on a few hundred pairs swings from
+    # step to step; the average does not. Checkpointed and resumed together with the live weights.
+    ema = copy.deepcopy(model) if settings.ema_decay > 0 else model
+    both = nn.ModuleDict({"model": model, "ema": ema}) if ema is not model else model
+    result.history = resume(checkpoint_path, run_key, both, optimizer, stopper)
     result.resumed_at_epoch = len(result.history)
 
     curves = Curves(live_dir, result.history)
@@ -225,20 +241,22 @@ def adapt_clip(
                 optimizer.step()
                 with torch.no_grad():
                     model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+                    if ema is not model:
+                        update_average(ema, model, settings.ema_decay)
                 loss_sum += float(loss.detach()) * len(images)
                 seen += len(images)
             val_loss, val_acc = validate(
-                model, val_loader, val_exams, val_labels, bundle.tokenizer, prompts, device
+                ema, val_loader, val_exams, val_labels, bundle.tokenizer, prompts, device
             )
             record = {
                 "epoch": float(epoch),
                 "train/loss": loss_sum / seen,
                 "val/loss": val_loss,
                 "val/zeroshot_accuracy": val_acc,
-                "logit_scale": float(model.logit_scale.exp()),
+                "logit_scale": float(ema.logit_scale.exp()),
             }
             monitored = val_loss if settings.monitor == "val_loss" else -val_acc
-            stopper.step(epoch, monitored, model.state_dict())
+            stopper.step(epoch, monitored, ema.state_dict())
             result.history.append(record)
             curves.log(record)
             bar.set_postfix(val_loss=f"{val_loss:.3f}", val_zs_acc=f"{val_acc:.2f}")
@@ -247,7 +265,7 @@ def adapt_clip(
                 epoch, record["train/loss"], val_loss, val_acc,
             )  # fmt: skip
             if checkpoint_path is not None:
-                checkpoint(checkpoint_path, run_key, result.history, model, optimizer, stopper)
+                checkpoint(checkpoint_path, run_key, result.history, both, optimizer, stopper)
             if after_epoch is not None:
                 after_epoch(epoch)
     result.finish(stopper)
