@@ -220,6 +220,7 @@ class AdaptParams(_Section):
     monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
+    nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
 
 
 class ZeroshotParams(_Section):
@@ -256,6 +257,7 @@ class FinetuneParams(_Section):
     patience: int = 5
     lr_schedule: Literal["constant", "cosine"] = "constant"
     workers: int = 1  # one loader process outpaces CPU training; more on a GPU
+    nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
     augment: AugmentParams = Field(default_factory=AugmentParams)
 
 
