@@ -19,7 +19,8 @@ from breast_density.models import distributed
 from breast_density.models.convnext import load_bundle
 from breast_density.models.training import EpochSampler
 from breast_density.params import Params, load_params
-from breast_density.stages import finetune
+from breast_density.stages import adapt, finetune
+from clip_fixtures import make_reports, make_split
 from test_finetune import make_cohort
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -185,3 +186,49 @@ def test_a_killed_two_process_run_resumes_to_the_same_curves(
     for name in ("train/loss", "val/loss"):
         assert _curve(root, name) == _curve(double, name), name
     assert [p.name for p in (root / "models" / "finetune-resume").iterdir()] == ["STATUS"]
+
+
+def _adapt_project(root: Path, nproc: int) -> Path:
+    """The adapt stage's inputs in the repository layout: 16 train pairs (two global batches of 8), 4 val."""
+    images = root / paths.stage_dir("harmonize")
+    split_csv = make_split(images, per_class=6)
+    (root / paths.stage_dir("split")).mkdir(parents=True)
+    split_csv = split_csv.rename(root / paths.stage_dir("split") / "split.csv")
+    (root / paths.stage_dir("translate")).mkdir(parents=True)
+    make_reports(split_csv, root / paths.stage_dir("translate") / "reports.csv")
+    params = Params().model_dump(mode="json")
+    params["adapt"].update(batch_size=GLOBAL_BATCH, max_epochs=3, patience=3, lr=0.002, nproc=nproc)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def _adapt_curve(root: Path, name: str) -> list[float]:
+    table = root / paths.live_dir("adapt") / "plots" / "metrics" / f"{name}.tsv"
+    return pd.read_csv(table, sep="\t")[name.split("/")[-1]].tolist()
+
+
+def test_two_process_adaptation_matches_the_single_process_run(tmp_path: Path) -> None:
+    single, double = _adapt_project(tmp_path / "one", 1), _adapt_project(tmp_path / "two", 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        adapt.run(
+            load_params(single / paths.PARAMS),
+            single / paths.stage_dir("split") / "split.csv",
+            single / paths.stage_dir("translate") / "reports.csv",
+            single / paths.model_dir("adapt"),
+            single / paths.live_dir("adapt"),
+            single / paths.resume_dir("adapt"),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    done = _torchrun(double, 2, "-m", "breast_density.stages.adapt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The gathered loss contrasts each image with all 8 reports of its global batch, as one process does;
+    # a loss over each process's 4 pairs alone would be lower by about log(2) at the start.
+    for name in ("train/loss", "val/loss", "val/zeroshot_accuracy"):
+        assert _adapt_curve(double, name) == pytest.approx(_adapt_curve(single, name), abs=1e-5), name
+    assert _adapt_curve(double, "train/loss")[-1] < _adapt_curve(double, "train/loss")[0]
+    summary = json.loads((double / paths.model_dir("adapt") / "adapt.json").read_text())
+    assert summary["n_train"] == 16 and summary["training"]["epochs_run"] == 3
+    assert {p.name for p in (double / "models").iterdir()} == {"adapt", "adapt-resume"}
