@@ -198,6 +198,9 @@ def _adapt_project(root: Path, nproc: int) -> Path:
     make_reports(split_csv, root / paths.stage_dir("translate") / "reports.csv")
     params = Params().model_dump(mode="json")
     params["adapt"].update(batch_size=GLOBAL_BATCH, max_epochs=3, patience=3, lr=0.002, nproc=nproc)
+    # A partly locked text tower (frozen parameters stay out of the all-reduce) and activation checkpointing
+    # (the forward runs again inside backward): the paper profile's set-up, which must still match.
+    params["adapt"].update(lock_text=True, text_unlocked_layers=1, grad_checkpointing=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
 

@@ -225,8 +225,7 @@ def adapt_clip(
 
     result.history = resume(checkpoint_path, run_key, model, optimizer, stopper)
     result.resumed_at_epoch = len(result.history)
-    # Locked towers and unused text-model heads leave parameters without gradients in some configurations.
-    train_model = distributed.wrap(model, device, find_unused_parameters=True)
+    train_model = distributed.wrap(model, device)
     main = distributed.is_main()
 
     curves = Curves(live_dir if main else None, result.history)

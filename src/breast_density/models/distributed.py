@@ -80,15 +80,15 @@ def local_batch_size(batch_size: int, param: str) -> int:
     return batch_size // world
 
 
-def wrap(model: nn.Module, device: torch.device, *, find_unused_parameters: bool = False) -> nn.Module:
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """The module to call in the training step: DistributedDataParallel around `model` (which keeps its
     own parameters, so checkpoints and evaluation use `model` itself) or `model` alone."""
     if not dist.is_initialized():
         return model
     ids = [torch.cuda.current_device()] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=ids, find_unused_parameters=find_unused_parameters
-    )
+    # static_graph: every step uses the same parameters, which lets DDP accept parameters that never get a
+    # gradient (a locked tower's remainder, an unused text-model head) and activation checkpointing.
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, static_graph=True)
 
 
 def all_reduce_sum(*values: float | torch.Tensor) -> list[float]:
