@@ -56,8 +56,14 @@ def session() -> Iterator[None]:
         return
     cuda = torch.cuda.is_available()
     if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(
+                f"process {local} of this machine has no GPU of its own ({torch.cuda.device_count()} "
+                "visible): set the stage's nproc to at most the GPU count"
+            )
         # "cuda" then means this process's own GPU, so device choice elsewhere needs no rank.
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local)
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     if not is_main():  # one copy of the progress log, not one per process
         logging.getLogger().setLevel(logging.WARNING)
