@@ -18,7 +18,7 @@ from breast_density import paths
 from breast_density.models import distributed
 from breast_density.models.convnext import load_bundle
 from breast_density.models.training import EpochSampler
-from breast_density.params import Params, load_params
+from breast_density.params import Params, ParamsError, load_params, parse_params
 from breast_density.stages import adapt, finetune
 from clip_fixtures import make_reports, make_split
 from test_finetune import make_cohort
@@ -58,6 +58,13 @@ def test_a_global_batch_that_does_not_divide_names_the_parameter(monkeypatch: py
     with pytest.raises(ValueError, match=r"finetune\.batch_size = 8 .* 3 training processes"):
         distributed.local_batch_size(8, "finetune.batch_size")
     assert distributed.local_batch_size(9, "finetune.batch_size") == 3
+
+
+@pytest.mark.parametrize("section", ["finetune", "adapt"])
+def test_nproc_must_be_a_positive_count(section: str) -> None:
+    assert getattr(Params(), section).nproc == 1
+    with pytest.raises(ParamsError, match="nproc"):
+        parse_params({section: {"nproc": 0}})
 
 
 def test_a_single_process_has_no_process_group() -> None:
