@@ -222,6 +222,7 @@ class AdaptParams(_Section):
     ema_decay: float = Field(default=0.97, ge=0.0, lt=1.0)  # per-step weight averaging; 0 = off
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
+    nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
 
 
 class ZeroshotParams(_Section):
@@ -258,6 +259,7 @@ class FinetuneParams(_Section):
     patience: int = 5
     lr_schedule: Literal["constant", "cosine"] = "constant"
     workers: int = 1  # one loader process outpaces CPU training; more on a GPU
+    nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
     augment: AugmentParams = Field(default_factory=AugmentParams)
 
 

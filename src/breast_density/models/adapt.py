@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from breast_density.data.datasets import HarmonizedImages
+from breast_density.models import distributed
 from breast_density.models.clip import ClipBundle
 from breast_density.models.curves import Curves
 from breast_density.models.devices import autocast, to_channels_last
@@ -178,6 +179,15 @@ def validate(
     return float(loss), float((predicted == labels).mean())
 
 
+def _encode_pair(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(image features, text features, logit scale) through the model's forward, which is the call
+    DistributedDataParallel synchronises; open_clip models return a tuple or, by configuration, a dict."""
+    out = model(images, tokens)
+    if isinstance(out, dict):
+        return out["image_features"], out["text_features"], out["logit_scale"]
+    return out[0], out[1], out[2]
+
+
 def adapt_clip(
     bundle: ClipBundle,
     train: pd.DataFrame,
@@ -193,22 +203,32 @@ def adapt_clip(
 ) -> TrainResult:
     """Adapt `bundle.model` in place on `train` (columns path, text) and early-stop on `val` (path, text,
     exam_id and `label_index`, the class of each validation image for the zero-shot monitor). Ends on the
-    best weights."""
+    best weights.
+
+    Under torchrun with several processes (models.distributed) each process encodes its slice of the global
+    batch and open_clip's ClipLoss gathers every slice's features (with their gradients), so each image is
+    still contrasted with all reports of the global batch; rank 0 alone validates, checkpoints and logs.
+    """
     if len(train) < 2 or len(val) < 2:
         raise ValueError(f"adaptation needs >= 2 train and val pairs (got {len(train)} and {len(val)})")
     model = to_channels_last(bundle.model.to(device), device)
     trainable = set_trainable(model, settings)
     log.info("adapting %s: %d trainable parameters on %d pairs", bundle.name, trainable, len(train))
     optimizer = _optimizer(model, settings)
-    loss_fn = open_clip.ClipLoss()
+    world = distributed.world_size()
+    # local_loss: each process scores its own rows against the gathered global batch (same loss, 1/world of
+    # the logits); gather_with_grad: the other processes' features pass gradients back to their encoders.
+    loss_fn = open_clip.ClipLoss(
+        local_loss=world > 1, gather_with_grad=world > 1, rank=distributed.rank(), world_size=world
+    )
     stopper = EarlyStopping(settings.patience)
-    sampler = EpochSampler(len(train), settings.seed)
+    sampler, local_batch = distributed.shard(
+        EpochSampler(len(train), settings.seed), settings.batch_size, "batch_size"
+    )
     preload = settings.workers == 0  # worker processes would each hold a copy
     train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
     val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
-    train_loader = make_loader(
-        SeededSamples(train_set), settings.batch_size, settings.workers, device, sampler
-    )
+    train_loader = make_loader(SeededSamples(train_set), local_batch, settings.workers, device, sampler)
     val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
     val_exams = pd.factorize(val["exam_id"])[0] if "exam_id" in val else np.arange(len(val))
     val_labels = val["label_index"].to_numpy()
@@ -221,10 +241,13 @@ def adapt_clip(
     both = nn.ModuleDict({"model": model, "ema": ema}) if ema is not model else model
     result.history = resume(checkpoint_path, run_key, both, optimizer, stopper)
     result.resumed_at_epoch = len(result.history)
+    train_model = distributed.wrap(model, device)
+    main = distributed.is_main()
 
-    curves = Curves(live_dir, result.history)
+    curves = Curves(live_dir if main else None, result.history)
     epochs = epoch_numbers(result.resumed_at_epoch, settings.max_epochs)
-    with deterministic(device.type == "cpu"), tqdm(epochs, desc="adapt", unit="epoch") as bar:
+    bar = tqdm(epochs, desc="adapt", unit="epoch", disable=not main)
+    with deterministic(device.type == "cpu"), bar:
         for epoch in bar:
             if stopper.should_stop:
                 break
@@ -233,9 +256,8 @@ def adapt_clip(
             loss_sum, seen = 0.0, 0
             for images, tokens in train_loader:
                 with autocast(device):
-                    image_f = model.encode_image(images.to(device), normalize=True)
-                    text_f = model.encode_text(tokens.to(device), normalize=True)
-                loss = loss_fn(image_f.float(), text_f.float(), model.logit_scale.exp().float())
+                    image_f, text_f, scale = _encode_pair(train_model, images.to(device), tokens.to(device))
+                loss = loss_fn(image_f.float(), text_f.float(), scale.float())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -245,8 +267,10 @@ def adapt_clip(
                         update_average(ema, model, settings.ema_decay)
                 loss_sum += float(loss.detach()) * len(images)
                 seen += len(images)
-            val_loss, val_acc = validate(
-                ema, val_loader, val_exams, val_labels, bundle.tokenizer, prompts, device
+            loss_sum, seen = distributed.all_reduce_sum(loss_sum, seen)
+            # One validation, broadcast: every process takes the same early-stopping decision.
+            val_loss, val_acc = distributed.from_main(
+                lambda: validate(ema, val_loader, val_exams, val_labels, bundle.tokenizer, prompts, device)
             )
             record = {
                 "epoch": float(epoch),
@@ -264,8 +288,9 @@ def adapt_clip(
                 "epoch %d: train loss %.4f | val loss %.4f, zero-shot acc %.3f",
                 epoch, record["train/loss"], val_loss, val_acc,
             )  # fmt: skip
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and main:
                 checkpoint(checkpoint_path, run_key, result.history, both, optimizer, stopper)
+            distributed.barrier()  # no process runs ahead of the checkpoint it may have to resume from
             if after_epoch is not None:
                 after_epoch(epoch)
     result.finish(stopper)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from breast_density.io import atomic_path
+from breast_density.models import distributed
 from breast_density.models.curves import Curves
 from breast_density.models.devices import autocast, pick_device, to_channels_last
 from breast_density.models.early_stopping import EarlyStopping
@@ -148,6 +149,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
 def _train_epoch(
     model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> tuple[float, float, int]:
+    """One pass over this process's share of the epoch; loss, accuracy and count over all processes."""
     model.train()
     # Sums stay on the device: a .item() per batch would stall the GPU pipeline.
     loss_sum = torch.zeros((), device=device)
@@ -164,7 +166,8 @@ def _train_epoch(
         loss_sum += loss.detach() * len(targets)
         correct += (logits.detach().argmax(1) == targets).sum()
         seen += len(targets)
-    return loss_sum.item() / seen, correct.item() / seen, seen
+    loss_total, correct_total, seen_total = distributed.all_reduce_sum(loss_sum.item(), correct.item(), seen)
+    return loss_total / seen_total, correct_total / seen_total, int(seen_total)
 
 
 def _make_scheduler(
@@ -300,6 +303,10 @@ def fit(
     the best-validation weights loaded into `model`. With `checkpoint_path`, an epoch checkpoint
     is written atomically after every epoch and a matching one (same `run_key`) is resumed from.
     `after_epoch(epoch)` runs after each epoch's checkpoint (used to simulate a kill in tests).
+
+    Under torchrun with several processes (models.distributed) the global batch stays
+    `settings.batch_size`, split evenly over the processes; rank 0 alone validates, checkpoints and logs
+    curves, and every process resumes from the same checkpoint.
     """
     device = device or pick_device()
     if device.type == "cuda":
@@ -308,30 +315,35 @@ def fit(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = _make_scheduler(optimizer, settings)
     stopper = EarlyStopping(settings.patience)
-    sampler = EpochSampler(len(train_set), settings.seed)
-    train_loader = make_loader(
-        SeededSamples(train_set), settings.batch_size, settings.workers, device, sampler
+    sampler, local_batch = distributed.shard(
+        EpochSampler(len(train_set), settings.seed), settings.batch_size, "batch_size"
     )
+    train_loader = make_loader(SeededSamples(train_set), local_batch, settings.workers, device, sampler)
     val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
     result = TrainResult(max_epochs=settings.max_epochs)
 
     result.history = resume(checkpoint_path, run_key, model, optimizer, stopper, scheduler)
     result.resumed_at_epoch = len(result.history)
+    # Wrapped after resume: DDP starts every replica from rank 0's (restored) weights.
+    train_model = distributed.wrap(model, device)
+    main = distributed.is_main()
 
-    curves = Curves(live_dir, result.history)
+    curves = Curves(live_dir if main else None, result.history)
     images_seen, train_seconds = 0, 0.0
     epochs = epoch_numbers(result.resumed_at_epoch, settings.max_epochs)
-    with deterministic(device.type == "cpu"), tqdm(epochs, desc="epochs", unit="epoch") as bar:
+    bar = tqdm(epochs, desc="epochs", unit="epoch", disable=not main)
+    with deterministic(device.type == "cpu"), bar:
         for epoch in bar:
             if stopper.should_stop:
                 break
             sampler.set_epoch(epoch - 1)  # the data order is seeded by the 0-based epoch index
             started = time.perf_counter()
-            train_loss, train_acc, seen = _train_epoch(model, train_loader, optimizer, device)
+            train_loss, train_acc, seen = _train_epoch(train_model, train_loader, optimizer, device)
             result.epoch_seconds.append(time.perf_counter() - started)
             train_seconds += result.epoch_seconds[-1]
             images_seen += seen
-            val_loss, val_acc = evaluate(model, val_loader, device)
+            # One evaluation, broadcast: every process takes the same early-stopping decision.
+            val_loss, val_acc = distributed.from_main(lambda: evaluate(model, val_loader, device))
             record = {
                 "epoch": float(epoch),
                 "train/loss": train_loss,
@@ -351,8 +363,9 @@ def fit(
                 "epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f",
                 epoch, train_loss, train_acc, val_loss, val_acc,
             )  # fmt: skip
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and main:
                 checkpoint(checkpoint_path, run_key, result.history, model, optimizer, stopper, scheduler)
+            distributed.barrier()  # no process runs ahead of the checkpoint it may have to resume from
             if after_epoch is not None:
                 after_epoch(epoch)
     curves.close()

@@ -5,7 +5,8 @@ read. Writes models/adapt/ as an open_clip folder (config with preprocessing, sa
 files of a Hugging Face text tower) plus adapt.json, and the dvclive curves. A killed run resumes from
 models/adapt-resume/ when configuration and data are unchanged. A data source without report text (labels
 layout, public datasets) has nothing to adapt on: the stage writes a skipped note and the adapted arms are
-skipped downstream.
+skipped downstream. Started by torchrun with `adapt.nproc` processes (models.distributed): with several,
+they adapt one model data-parallel and rank 0 alone writes the outputs (docs/scaling-ddp.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from breast_density import paths
 from breast_density.io import read_csv, reset_dir, write_json, write_text
+from breast_density.models import distributed
 from breast_density.models.adapt import AdaptSettings, adapt_clip
 from breast_density.models.adapt_text import findings_text
 from breast_density.models.clip import load_clip, save_clip_folder, with_image_size
@@ -70,6 +72,7 @@ def run(
     after_epoch: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     cfg = params.adapt
+    distributed.local_batch_size(cfg.batch_size, "adapt.batch_size")  # fail before any work
     split = read_split(split_csv, ("image_id", "exam_id", "path", "label", "partition"))
     reports = read_csv(reports_csv)
     missing = sorted({"exam_id", "text_en"} - set(reports.columns))
@@ -84,10 +87,11 @@ def run(
             f"({len(pairs[TRAIN])} train, {len(pairs[VAL])} val pairs): nothing to adapt on"
         )
         log.warning("adapt skipped: %s", reason)
-        for folder in (model_dir, live_dir):
-            if folder is not None:
-                write_skipped(folder, reason)
-        write_text(reset_dir(resume_dir) / "STATUS", "skipped; no checkpoint to resume\n")
+        if distributed.is_main():
+            for folder in (model_dir, live_dir):
+                if folder is not None:
+                    write_skipped(folder, reason)
+            write_text(reset_dir(resume_dir) / "STATUS", "skipped; no checkpoint to resume\n")
         return {"skipped": reason}
 
     device_ = pick_device(device)
@@ -97,7 +101,7 @@ def run(
     if cfg.image_size is not None:
         bundle = with_image_size(bundle, cfg.image_size)
     settings = AdaptSettings(
-        **cfg.model_dump(exclude={"drop_density_sentence", "image_size"}),
+        **cfg.model_dump(exclude={"drop_density_sentence", "image_size", "nproc"}),
         seed=params.base.seed,
         geometry=params.geometry,
     )
@@ -126,6 +130,9 @@ def run(
         live_dir=live_dir,
         after_epoch=after_epoch,
     )
+    if not distributed.is_main():  # the same adapted weights are in every process: rank 0 writes
+        distributed.barrier()
+        return {"resumed_at_epoch": result.resumed_at_epoch}
     save_clip_folder(bundle, result.model, reset_dir(model_dir))
     best = result.history[result.best_epoch - 1] if result.best_epoch else {}
     summary = {
@@ -143,19 +150,21 @@ def run(
     # Outputs are complete: the checkpoint must never resume a later run.
     write_text(reset_dir(resume_dir) / "STATUS", "last run finished; no checkpoint to resume\n")
     log.info("adapt done: %s", {k: summary[k] for k in ("n_train", "n_val", "best_val_zeroshot_accuracy")})
+    distributed.barrier()
     return {**summary, "resumed_at_epoch": result.resumed_at_epoch}
 
 
 def main() -> None:
     params = stage_setup("adapt")
-    run(
-        params,
-        split_csv=paths.stage_dir("split") / "split.csv",
-        reports_csv=paths.stage_dir("translate") / "reports.csv",
-        model_dir=paths.model_dir("adapt"),
-        live_dir=paths.live_dir("adapt"),
-        resume_dir=paths.resume_dir("adapt"),
-    )
+    with distributed.session():
+        run(
+            params,
+            split_csv=paths.stage_dir("split") / "split.csv",
+            reports_csv=paths.stage_dir("translate") / "reports.csv",
+            model_dir=paths.model_dir("adapt"),
+            live_dir=paths.live_dir("adapt"),
+            resume_dir=paths.resume_dir("adapt"),
+        )
 
 
 if __name__ == "__main__":

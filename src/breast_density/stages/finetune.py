@@ -4,6 +4,8 @@ Writes models/finetune/ (weights, resolved config, a copy of the harmonisation s
 `breast-density predict` is self-contained), data/processed/finetune/predictions.csv and the dvclive curves.
 A killed run resumes from models/finetune-resume/ when the configuration and the training images are
 unchanged; a finished run empties that folder, so a later change never resumes a stale run.
+Started by torchrun with `finetune.nproc` processes (models.distributed): with several, they train one
+model data-parallel and rank 0 alone writes the outputs (docs/scaling-ddp.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from breast_density import paths
 from breast_density.data.datasets import HarmonizedImages
 from breast_density.data.split import add_split_predictions, repeat_splits
 from breast_density.io import read_csv, reset_dir, write_csv, write_text
+from breast_density.models import distributed
 from breast_density.models.augment import eval_transform, train_transform
 from breast_density.models.convnext import create_convnext, model_data_config, save_bundle
 from breast_density.models.devices import pick_device
@@ -76,6 +79,7 @@ def run(
 ) -> dict[str, Any]:
     cfg = params.finetune
     class_names = params.class_names
+    distributed.local_batch_size(cfg.batch_size, "finetune.batch_size")  # fail before any work
     seed_everything(params.base.seed)
     frame = _load_split(split_csv, root, class_names)
     # Copied into the model bundle so predict harmonises new images exactly like the training images.
@@ -116,7 +120,9 @@ def run(
         live_dir=live_dir,
         after_epoch=after_epoch,
     )
-
+    if not distributed.is_main():  # the same trained weights are in every process: rank 0 writes
+        distributed.barrier()
+        return {}
     loader = make_loader(test_set, cfg.batch_size, 0, device)
     logits, _ = predict_logits(model, loader, device)
     predictions = prediction_frame(parts["test"], torch.softmax(logits, dim=1).numpy(), class_names)
@@ -151,11 +157,17 @@ def run(
         "train_images_per_s": result.train_images_per_s,
     }
     log.info("finetune done: %s", summary)
+    distributed.barrier()
     return summary
 
 
 def main() -> None:
     params = stage_setup("finetune")
+    with distributed.session():
+        _run_all_splits(params)
+
+
+def _run_all_splits(params: Params) -> None:
     split_csv = paths.stage_dir("split") / "split.csv"
     predictions_csv = paths.stage_dir("finetune") / "predictions.csv"
     run(
@@ -181,7 +193,8 @@ def main() -> None:
                 None,
                 scratch / "resume",
             )
-            add_split_predictions(predictions_csv, extra_csv, name)
+            if distributed.is_main():
+                add_split_predictions(predictions_csv, extra_csv, name)
 
 
 if __name__ == "__main__":
