@@ -78,9 +78,15 @@ class ImageTextPairs(Dataset):
     """
 
     def __init__(
-        self, frame: pd.DataFrame, preprocess: Callable, tokenizer: Callable, preload: bool, geometry: str
+        self,
+        frame: pd.DataFrame,
+        preprocess: Callable,
+        tokenizer: Callable,
+        preload: bool,
+        geometry: str,
+        input_size: tuple[int, int] | None = None,  # (height, width) of the image tower (keep_aspect)
     ) -> None:
-        self.images = HarmonizedImages(frame, transform=preprocess, geometry=geometry)
+        self.images = HarmonizedImages(frame, preprocess, geometry=geometry, input_size=input_size)
         self.tokens = tokenizer(frame["text"].tolist())
         self.cache = [self.images[i][0] for i in range(len(self.images))] if preload else None
 
@@ -193,8 +199,9 @@ def adapt_clip(
     stopper = EarlyStopping(settings.patience)
     sampler = EpochSampler(len(train), settings.seed)
     preload = settings.workers == 0  # worker processes would each hold a copy
-    train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
-    val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
+    shape = (settings.geometry, bundle.image_size)
+    train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, *shape)
+    val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, *shape)
     train_loader = make_loader(
         SeededSamples(train_set), settings.batch_size, settings.workers, device, sampler
     )
