@@ -237,7 +237,6 @@ class AdaptParams(_Section):
     patience: int = 5  # epochs without improvement of the monitored value before stopping
     monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
-    precision: Precision = "auto"  # autocast of the forward passes (see Precision)
     workers: int = 0  # DataLoader processes
 
 
