@@ -215,7 +215,7 @@ class EmbedParams(_Section):
         return self
 
 
-# Forward-pass precision of a training stage: auto = bf16 autocast on CUDA and fp32 on CPU (where bf16
+# Forward-pass precision of the finetune stage: auto = bf16 autocast on CUDA and fp32 on CPU (where bf16
 # matmuls are usually slower); fp32 or bf16 force one everywhere (bf16 autocast also runs on CPU).
 Precision = Literal["auto", "fp32", "bf16"]
 

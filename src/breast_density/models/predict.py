@@ -103,7 +103,7 @@ class _ClipPredictor(Predictor):
         seed_everything(seed)
         self.clip = load_clip(model, pretrained=pretrained, revision=revision, device=device)
         self.device = device
-        # bundles that record no geometry were embedded letterboxed (the only geometry before squash)
+        # probe and zero-shot bundles do not record the embed geometry yet: the default unless they do
         self.geometry = geometry
         self.spec = _bundle_spec(model_dir)
 
