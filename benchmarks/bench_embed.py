@@ -13,11 +13,13 @@ neither side.
 
 `--model hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224` times the study's architecture; with
 `--random-weights` it needs no downloaded weights (throughput does not depend on the weight values).
+`--json FILE` also writes the figures as JSON (benchmarks/gpu_figures.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--split", type=Path, help="embed these images (split.csv) instead of synthetic PNGs")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -131,6 +134,22 @@ def main() -> None:
     print(f"  PNG read + preprocess only     {load:9.1f} images/s")
     target = " (target >= 0.80 on GPU)" if device.type == "cuda" else ""
     print(f"  ratio stage / bare             {stage / bare:9.2f}{target}")
+    if args.json:
+        figures = {
+            "model": args.model,
+            "random_weights": bundle.untrained,
+            "image_size": list(bundle.image_size),
+            "images": n,
+            "batch_size": args.batch_size,
+            "workers": args.workers,
+            "device": name,
+            "bare_images_per_s": bare,
+            "stage_images_per_s": stage,
+            "load_images_per_s": load,
+            "ratio_stage_bare": stage / bare,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def datasets(root: Path, frame: pd.DataFrame) -> tuple[HarmonizedImages, Harmoni
 def settings(**overrides) -> TrainSettings:
     base = {
         "lr": 2e-3, "weight_decay": 0.05, "batch_size": 8, "max_epochs": 3, "patience": 5,
-        "lr_schedule": "constant", "workers": 0, "seed": 7,
+        "lr_schedule": "constant", "workers": 0, "seed": 7, "precision": "auto", "channels_last": "auto",
     }  # fmt: skip
     return TrainSettings(**{**base, **overrides})
 

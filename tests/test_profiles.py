@@ -18,8 +18,8 @@ PROFILES = sorted((REPO / "profiles").glob("*.yaml"))
 PARAMS_TEXT = (REPO / "params.yaml").read_bytes().decode("utf-8")
 
 
-def test_the_paper_and_demo_profiles_exist():
-    assert {p.stem for p in PROFILES} >= {"paper", "demo"}
+def test_the_paper_hires_and_demo_profiles_exist():
+    assert {p.stem for p in PROFILES} >= {"paper", "hires", "demo"}
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
@@ -34,10 +34,11 @@ def test_every_profile_key_exists_in_params_and_the_result_validates(profile):
         assert node == value, ".".join(path)
 
 
-def test_demo_profile_holds_the_current_params_values_for_the_keys_paper_sets():
+def test_demo_profile_holds_the_current_params_values_for_the_keys_paper_and_hires_set():
     paper = flatten(read_yaml_mapping(REPO / "profiles/paper.yaml"))
+    hires = flatten(read_yaml_mapping(REPO / "profiles/hires.yaml"))
     demo = flatten(read_yaml_mapping(REPO / "profiles/demo.yaml"))
-    assert set(demo) == set(paper)
+    assert set(demo) == set(paper) == set(hires)  # so switching between any two leaves nothing behind
     _, changes = apply_profile(PARAMS_TEXT, read_yaml_mapping(REPO / "profiles/demo.yaml"))
     assert changes == []
 
@@ -67,6 +68,38 @@ def test_paper_profile_marks_every_value_the_study_does_not_state():
     lines = (REPO / "profiles/paper.yaml").read_text().splitlines()
     for key in chosen:
         assert any(li.strip().startswith(f"{key[-1]}:") and "# chosen:" in li for li in lines), key
+
+
+def test_hires_profile_is_convnext_base_at_1024_by_832_from_2048_px_16_bit_images():
+    hires = parse_params(
+        yaml.safe_load(apply_profile(PARAMS_TEXT, read_yaml_mapping(REPO / "profiles/hires.yaml"))[0])
+    )
+    assert hires.finetune.arch == "convnext_base.fb_in22k_ft_in1k" and hires.finetune.pretrained
+    assert hires.finetune.input_hw == (1024, 832) and hires.geometry == "keep_aspect"
+    assert (hires.harmonize.size, hires.harmonize.bit_depth) == (2048, 16)
+    ft = hires.finetune
+    assert (ft.precision, ft.grad_checkpointing, ft.channels_last) == ("bf16", True, True)
+    # everything else is the paper's configuration
+    paper = flatten(read_yaml_mapping(REPO / "profiles/paper.yaml"))
+    text = (REPO / "profiles/hires.yaml").read_text()
+    lines, root = text.splitlines(), yaml.compose(text)
+    for key, value in flatten(read_yaml_mapping(REPO / "profiles/hires.yaml")).items():
+        if value != paper[key]:  # each departure says why on its line
+            node = root
+            for part in key:
+                node = next(v for k, v in node.value if k.value == part)
+            assert "# hires:" in lines[node.start_mark.line], key
+
+
+def test_hires_then_paper_then_demo_restores_params_byte_for_byte(tmp_path):
+    params = _copy_params(tmp_path)
+    original = params.read_bytes()
+    switch_profile(params, REPO / "profiles/hires.yaml")
+    assert load_params(params).finetune.img_size == [1024, 832]
+    switch_profile(params, REPO / "profiles/paper.yaml")
+    assert load_params(params).finetune.img_size == 224 and load_params(params).geometry == "letterbox"
+    switch_profile(params, REPO / "profiles/demo.yaml")
+    assert params.read_bytes() == original
 
 
 def _copy_params(tmp_path: Path) -> Path:

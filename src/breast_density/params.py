@@ -140,8 +140,13 @@ class LabelParams(_Section):
     percent_edition: Literal[4, 5] = 4  # % of fibroglandular tissue: 4th-edition quartiles | 5th: no class
 
 
+# Harmonised images are stored whole and read whole by every model stage: above 2048 px a 16-bit image
+# (8 MB per view) only costs memory and disk, since no model input here is larger.
+HARMONIZE_MAX_SIZE = 2048
+
+
 class HarmonizeParams(_Section):
-    size: int = 256  # longest side of the harmonised image, pixels
+    size: int = 256  # longest side of the harmonised image, pixels (16 .. HARMONIZE_MAX_SIZE)
     bit_depth: Literal[8, 16] = 8
     reference: str = "cohort_mean"  # "cohort_mean" or a vendor name
     # images sampled (seeded, evenly per vendor) for the reference and the vendor histograms
@@ -149,6 +154,14 @@ class HarmonizeParams(_Section):
     match: Literal["vendor", "image"] = "vendor"  # one map per vendor (keeps density cues) or per image
     workers: int = 2
     remove_pectoral: bool = False  # take the pectoral muscle out of the breast mask on MLO views
+
+    @model_validator(mode="after")
+    def _check_harmonize(self) -> HarmonizeParams:
+        if not 16 <= self.size <= HARMONIZE_MAX_SIZE:
+            raise ValueError(
+                f"harmonize.size must be within [16, {HARMONIZE_MAX_SIZE}] pixels, got {self.size}"
+            )
+        return self
 
 
 class BalanceParams(_Section):
@@ -203,6 +216,11 @@ class EmbedParams(_Section):
         return self
 
 
+# Forward-pass precision of the finetune stage: auto = bf16 autocast on CUDA and fp32 on CPU (where bf16
+# matmuls are usually slower); fp32 or bf16 force one everywhere (bf16 autocast also runs on CPU).
+Precision = Literal["auto", "fp32", "bf16"]
+
+
 class AdaptParams(_Section):
     """Contrastive adaptation of the base CLIP on the train split's (image, English findings) pairs."""
 
@@ -251,7 +269,9 @@ class FinetuneParams(_Section):
     arch: str = "convnext_atto"
     pretrained: bool = False
     checkpoint: str | None = None  # local weights file; wins over cache and hub
-    img_size: int = 128
+    # model input: an int (square) or [height, width]; a non-square input with geometry keep_aspect keeps
+    # the breast's aspect ratio (ConvNeXt takes any size divisible by 32)
+    img_size: int | list[int] = 128
     lr: float = 1e-3  # demo trains from scratch; the paper profile fine-tunes at 1e-4
     weight_decay: float = 0.05
     batch_size: int = 64
@@ -260,7 +280,26 @@ class FinetuneParams(_Section):
     lr_schedule: Literal["constant", "cosine"] = "constant"
     workers: int = 1  # one loader process outpaces CPU training; more on a GPU
     nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
+    grad_checkpointing: bool = False  # timm activation checkpointing: less memory, ~30% more compute
+    precision: Precision = "auto"
+    channels_last: Literal["auto"] | bool = "auto"  # memory format; auto = on CUDA only
     augment: AugmentParams = Field(default_factory=AugmentParams)
+
+    @model_validator(mode="after")
+    def _check_finetune(self) -> FinetuneParams:
+        sides = [self.img_size] if isinstance(self.img_size, int) else self.img_size
+        if len(sides) != (1 if isinstance(self.img_size, int) else 2) or min(sides, default=0) < 32:
+            raise ValueError(
+                f"finetune.img_size must be an int or [height, width], each >= 32, got {self.img_size}"
+            )
+        return self
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """img_size as (height, width)."""
+        if isinstance(self.img_size, int):
+            return self.img_size, self.img_size
+        return self.img_size[0], self.img_size[1]
 
 
 class EvaluateParams(_Section):
@@ -292,7 +331,8 @@ class Params(_Section):
     base: BaseParams = Field(default_factory=BaseParams)
     classes: list[DensityClass] = Field(default_factory=_default_classes)
     # how every model sees the non-square breast crop: letterbox (pad to a square, whole breast) | squash
-    geometry: Literal["letterbox", "squash"] = "letterbox"
+    # (resize to a square) | keep_aspect (pad only to the model input's own H:W ratio, whole breast)
+    geometry: Literal["letterbox", "squash", "keep_aspect"] = "letterbox"
     data: DataParams = Field(default_factory=DataParams)
     cohort: CohortParams = Field(default_factory=CohortParams)
     ingest: IngestParams = Field(default_factory=IngestParams)

@@ -81,9 +81,15 @@ class ImageTextPairs(Dataset):
     """
 
     def __init__(
-        self, frame: pd.DataFrame, preprocess: Callable, tokenizer: Callable, preload: bool, geometry: str
+        self,
+        frame: pd.DataFrame,
+        preprocess: Callable,
+        tokenizer: Callable,
+        preload: bool,
+        geometry: str,
+        input_size: tuple[int, int] | None = None,  # (height, width) of the image tower (keep_aspect)
     ) -> None:
-        self.images = HarmonizedImages(frame, transform=preprocess, geometry=geometry)
+        self.images = HarmonizedImages(frame, preprocess, geometry=geometry, input_size=input_size)
         self.tokens = tokenizer(frame["text"].tolist())
         self.cache = [self.images[i][0] for i in range(len(self.images))] if preload else None
 
@@ -226,8 +232,9 @@ def adapt_clip(
         EpochSampler(len(train), settings.seed), settings.batch_size, "batch_size"
     )
     preload = settings.workers == 0  # worker processes would each hold a copy
-    train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
-    val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, settings.geometry)
+    shape = (settings.geometry, bundle.image_size)
+    train_set = ImageTextPairs(train, bundle.preprocess, bundle.tokenizer, preload, *shape)
+    val_set = ImageTextPairs(val, bundle.preprocess, bundle.tokenizer, preload, *shape)
     train_loader = make_loader(SeededSamples(train_set), local_batch, settings.workers, device, sampler)
     val_loader = make_loader(val_set, settings.batch_size, settings.workers, device)
     val_exams = pd.factorize(val["exam_id"])[0] if "exam_id" in val else np.arange(len(val))

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
+from breast_density.data.datasets import input_hw
 from breast_density.params import AugmentParams
 
 
-def _resize(img_size: int, interpolation: str) -> v2.Resize:
-    # Harmonised images are already small and close to square; a plain resize keeps the whole breast.
-    return v2.Resize((img_size, img_size), interpolation=v2.InterpolationMode(interpolation), antialias=True)
+def _resize(img_size: int | Sequence[int], interpolation: str) -> v2.Resize:
+    # The image already has the input's shape (data.datasets.fit_geometry); a plain resize keeps the breast.
+    return v2.Resize(input_hw(img_size), interpolation=v2.InterpolationMode(interpolation), antialias=True)
 
 
 def _to_model_input(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
@@ -26,7 +27,7 @@ def _to_model_input(mean: Sequence[float], std: Sequence[float]) -> list[v2.Tran
 
 
 def eval_transform(
-    img_size: int, mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic"
+    img_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic"
 ) -> v2.Compose:
     """Deterministic transform for validation, test and predict."""
     return v2.Compose([v2.ToImage(), _resize(img_size, interpolation), *_to_model_input(mean, std)])
@@ -34,7 +35,7 @@ def eval_transform(
 
 def train_transform(
     aug: AugmentParams,
-    img_size: int,
+    img_size: int | Sequence[int],
     mean: Sequence[float],
     std: Sequence[float],
     interpolation: str = "bicubic",

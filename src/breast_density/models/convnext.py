@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from breast_density.data.datasets import input_hw
 from breast_density.hub import cached_file, hub_offline
 from breast_density.io import read_json
 from breast_density.models.bundle import write_bundle
@@ -103,11 +105,11 @@ def create_convnext(
         raise WeightsUnavailableError(_missing_weights_message(arch, f"download failed ({err})")) from err
 
 
-def model_data_config(model: nn.Module, img_size: int) -> dict[str, Any]:
-    """timm's input config for `model` (normalisation, interpolation) at a square `img_size`."""
+def model_data_config(model: nn.Module, img_size: int | Sequence[int]) -> dict[str, Any]:
+    """timm's input config for `model` (normalisation, interpolation) at `img_size` (int or [h, w])."""
     cfg = timm.data.resolve_model_data_config(model)
     return {
-        "input_size": [3, img_size, img_size],
+        "input_size": [3, *input_hw(img_size)],
         "interpolation": str(cfg.get("interpolation", "bicubic")),
         "mean": [float(v) for v in cfg["mean"]],
         "std": [float(v) for v in cfg["std"]],

@@ -1,4 +1,4 @@
-"""Device choice and mixed precision, shared by every model stage."""
+"""Device choice, mixed precision and memory format, shared by every model stage."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -18,21 +20,35 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device) -> Iterator[None]:
-    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); full precision on CPU.
+def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """Whether forward passes run under bf16 autocast: `auto` means on CUDA only (params `precision`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
-    CPU autocast is left off on purpose: on small CPUs bf16 matmuls are usually slower than fp32.
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str = "auto") -> Iterator[None]:
+    """bf16 autocast (no loss scaling needed, unlike fp16) or full precision, as `uses_bf16` decides.
+
+    `auto` leaves CPU autocast off on purpose: on small CPUs bf16 matmuls are usually slower than fp32.
     """
-    if device.type == "cuda":
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+    if uses_bf16(device, precision):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             yield
     else:
         yield
 
 
-def to_channels_last(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """channels_last speeds up convolutions / patch embeddings on GPU tensor cores; a no-op benefit on CPU."""
-    if device.type == "cuda":
+def channels_last_on(device: torch.device, enabled: bool | str = "auto") -> bool:
+    """Whether to use the channels_last memory format: `auto` means on CUDA only."""
+    return device.type == "cuda" if enabled == "auto" else bool(enabled)
+
+
+def to_channels_last(
+    module: torch.nn.Module, device: torch.device, enabled: bool | str = "auto"
+) -> torch.nn.Module:
+    """channels_last speeds up convolutions / patch embeddings on GPU tensor cores (`auto`: CUDA only)."""
+    if channels_last_on(device, enabled):
         return module.to(memory_format=torch.channels_last)
     return module

@@ -27,7 +27,8 @@ def image_loader(
     geometry: str = "letterbox",
 ) -> DataLoader:
     """Images of `frame` (column `path`) through the model's own preprocessing, in frame order."""
-    dataset = HarmonizedImages(frame, transform=bundle.preprocess, geometry=geometry)
+    # keep_aspect pads to the tower's own input shape (square for every ViT here: then it is letterbox)
+    dataset = HarmonizedImages(frame, bundle.preprocess, geometry=geometry, input_size=bundle.image_size)
     return DataLoader(
         dataset,
         batch_size=batch_size,

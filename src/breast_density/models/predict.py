@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from breast_density import paths
-from breast_density.data.datasets import to_rgb_image
+from breast_density.data.datasets import input_hw, to_rgb_image
 from breast_density.imaging.decode import ImageReadError, is_raster
 from breast_density.imaging.dicom_header import scan_header
 from breast_density.imaging.mask import MaskError
@@ -63,12 +63,22 @@ class ConvNeXtPredictor(Predictor):
         self.class_names = list(config["class_names"])
         data = config["data_config"]
         self.transform = eval_transform(config["img_size"], data["mean"], data["std"], data["interpolation"])
+        # The bundle's own geometry and input shape (bundles from before the option existed: letterbox).
+        self.geometry = config.get("geometry", "letterbox")
+        self.input_size = input_hw(config["img_size"])
+        # Forward precision as trained: "auto" for bundles that do not record one.
+        self.precision = config.get("training", {}).get("precision", "auto")
         self.spec = _bundle_spec(model_dir)
+
+    def model_input(self, images: list[np.ndarray]) -> torch.Tensor:
+        """The batch the model sees: the same geometry, resize and normalisation as in training."""
+        shaped = [to_rgb_image(_as_uint8(img), self.geometry, self.input_size) for img in images]
+        return torch.stack([self.transform(img) for img in shaped])
 
     @torch.no_grad()
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
-        batch = torch.stack([self.transform(to_rgb_image(_as_uint8(img))) for img in images])
-        with autocast(self.device):
+        batch = self.model_input(images)
+        with autocast(self.device, self.precision):
             logits = self.model(batch.to(self.device))
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
@@ -77,7 +87,14 @@ class _ClipPredictor(Predictor):
     """Images -> L2-normalised embeddings of a CLIP model named in a bundle (probe or zero-shot)."""
 
     def _load_clip(
-        self, model_dir: Path, model: str, pretrained: str | None, revision: str | None, seed: int, device
+        self,
+        model_dir: Path,
+        model: str,
+        pretrained: str | None,
+        revision: str | None,
+        seed: int,
+        device,
+        geometry: str = "letterbox",
     ) -> None:
         from breast_density.models.clip import load_clip
         from breast_density.seeding import seed_everything
@@ -86,11 +103,14 @@ class _ClipPredictor(Predictor):
         seed_everything(seed)
         self.clip = load_clip(model, pretrained=pretrained, revision=revision, device=device)
         self.device = device
+        # probe and zero-shot bundles do not record the embed geometry yet: the default unless they do
+        self.geometry = geometry
         self.spec = _bundle_spec(model_dir)
 
     @torch.no_grad()
     def embeddings(self, images: list[np.ndarray]) -> np.ndarray:
-        batch = torch.stack([self.clip.preprocess(to_rgb_image(_as_uint8(img))) for img in images])
+        shaped = [to_rgb_image(_as_uint8(img), self.geometry, self.clip.image_size) for img in images]
+        batch = torch.stack([self.clip.preprocess(img) for img in shaped])
         with autocast(self.device):
             features = self.clip.model.encode_image(batch.to(self.device))
         return torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
@@ -115,6 +135,7 @@ class ProbePredictor(_ClipPredictor):
             config.get("embedding_revision"),
             int(config["training"]["seed"]),
             device,
+            config.get("geometry", "letterbox"),
         )
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
@@ -144,6 +165,7 @@ class ZeroShotPredictor(_ClipPredictor):
             config.get("clip_revision"),
             int(config["seed"]),
             device,
+            config.get("geometry", "letterbox"),
         )
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from breast_density.io import atomic_path
 from breast_density.models import distributed
 from breast_density.models.curves import Curves
-from breast_density.models.devices import autocast, pick_device, to_channels_last
+from breast_density.models.devices import autocast, channels_last_on, pick_device, to_channels_last
 from breast_density.models.early_stopping import EarlyStopping
 from breast_density.models.epochs import TrainResult, epoch_numbers
 
@@ -53,6 +53,8 @@ class TrainSettings:
     lr_schedule: Literal["constant", "cosine"]
     workers: int
     seed: int
+    precision: str  # auto | fp32 | bf16 (models.devices.autocast)
+    channels_last: bool | str  # auto | True | False (models.devices.channels_last_on)
 
 
 def derive_seed(*parts: int) -> int:
@@ -118,36 +120,52 @@ def make_loader(
     )
 
 
-def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+def _to_device(
+    images: torch.Tensor, device: torch.device, channels_last: bool | str = "auto"
+) -> torch.Tensor:
+    fmt = torch.channels_last if channels_last_on(device, channels_last) else torch.contiguous_format
     return images.to(device, non_blocking=True, memory_format=fmt)
 
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, loader: DataLoader, device: torch.device
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str = "auto",
+    channels_last: bool | str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits float32 on CPU, targets) for every batch of `loader`, in order."""
     model.eval()
     logits, targets = [], []
     for images, batch_targets in loader:
-        with autocast(device):
-            out = model(_to_device(images, device))
+        with autocast(device, precision):
+            out = model(_to_device(images, device, channels_last))
         logits.append(out.float().cpu())
         targets.append(torch.as_tensor(batch_targets))
     return torch.cat(logits), torch.cat(targets)
 
 
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str = "auto",
+    channels_last: bool | str = "auto",
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a labelled loader."""
-    logits, targets = predict_logits(model, loader, device)
+    logits, targets = predict_logits(model, loader, device, precision, channels_last)
     loss = nn.functional.cross_entropy(logits, targets).item()
     acc = (logits.argmax(1) == targets).float().mean().item()
     return loss, acc
 
 
 def _train_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    settings: TrainSettings,
 ) -> tuple[float, float, int]:
     """One pass over this process's share of the epoch; loss, accuracy and count over all processes."""
     model.train()
@@ -156,8 +174,9 @@ def _train_epoch(
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     for images, targets in loader:
-        images, targets = _to_device(images, device), targets.to(device, non_blocking=True)
-        with autocast(device):
+        images = _to_device(images, device, settings.channels_last)
+        targets = targets.to(device, non_blocking=True)
+        with autocast(device, settings.precision):
             logits = model(images)
         loss = nn.functional.cross_entropy(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -311,7 +330,7 @@ def fit(
     device = device or pick_device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: autotuned kernels pay off from epoch 1
-    model = to_channels_last(model.to(device), device)
+    model = to_channels_last(model.to(device), device, settings.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = _make_scheduler(optimizer, settings)
     stopper = EarlyStopping(settings.patience)
@@ -338,12 +357,14 @@ def fit(
                 break
             sampler.set_epoch(epoch - 1)  # the data order is seeded by the 0-based epoch index
             started = time.perf_counter()
-            train_loss, train_acc, seen = _train_epoch(train_model, train_loader, optimizer, device)
+            train_loss, train_acc, seen = _train_epoch(train_model, train_loader, optimizer, device, settings)
             result.epoch_seconds.append(time.perf_counter() - started)
             train_seconds += result.epoch_seconds[-1]
             images_seen += seen
             # One evaluation, broadcast: every process takes the same early-stopping decision.
-            val_loss, val_acc = distributed.from_main(lambda: evaluate(model, val_loader, device))
+            val_loss, val_acc = distributed.from_main(
+                lambda: evaluate(model, val_loader, device, settings.precision, settings.channels_last)
+            )
             record = {
                 "epoch": float(epoch),
                 "train/loss": train_loss,

@@ -53,14 +53,32 @@ def _load_split(split_csv: Path, root: Path, class_names: list[str]) -> pd.DataF
     return frame
 
 
+# Settings that change speed and memory but not what the model learns: left out of the resume key and of
+# the bundle's training record (so turning them on keeps both as they were).
+_SPEED_ONLY = {"workers", "grad_checkpointing", "channels_last"}
+
+
+def _training_record(params: Params) -> dict[str, Any]:
+    record = params.finetune.model_dump(exclude=_SPEED_ONLY)
+    # auto is what bundles did before the option existed (bf16 on CUDA: the recorded device says which)
+    if record["precision"] == "auto":
+        del record["precision"]
+    return record
+
+
 def run_key(params: Params, frame: pd.DataFrame) -> str:
     """Fingerprint of everything that shapes the trained weights: the finetune settings (except the
-    worker count, which does not change results), seed, classes, and the train/val rows and image bytes."""
-    settings = params.finetune.model_dump(exclude={"workers"})
+    speed-only ones), seed, classes, geometry, and the train/val rows and image bytes."""
+    settings = _training_record(params)
     used = frame[frame["partition"].isin(["train", "val"])]
     rows = used[["image_id", "label", "partition", "path"]].itertuples(index=False)
     return fingerprint(
-        {"finetune": settings, "seed": params.base.seed, "classes": params.class_names},
+        {
+            "finetune": settings,
+            "seed": params.base.seed,
+            "classes": params.class_names,
+            "geometry": params.geometry,
+        },
         ((row[:3], Path(row.path)) for row in rows),
     )
 
@@ -90,12 +108,14 @@ def run(
     log.info("images: %s", {p: len(f) for p, f in parts.items()})
 
     model = create_convnext(cfg.arch, len(class_names), pretrained=cfg.pretrained, checkpoint=cfg.checkpoint)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing(True)
     data_config = model_data_config(model, cfg.img_size)
     norm = (cfg.img_size, data_config["mean"], data_config["std"], data_config["interpolation"])
-    geometry = params.geometry
-    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names, geometry)
-    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names, geometry)
-    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names, geometry)
+    shape = (params.geometry, cfg.input_hw)
+    train_set = HarmonizedImages(parts["train"], train_transform(cfg.augment, *norm), class_names, *shape)
+    val_set = HarmonizedImages(parts["val"], eval_transform(*norm), class_names, *shape)
+    test_set = HarmonizedImages(parts["test"], eval_transform(*norm), class_names, *shape)
 
     settings = TrainSettings(
         lr=cfg.lr,
@@ -106,9 +126,11 @@ def run(
         lr_schedule=cfg.lr_schedule,
         workers=cfg.workers,
         seed=params.base.seed,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
     )
     device = pick_device()
-    log.info("training %s at %d px on %s", cfg.arch, cfg.img_size, device)
+    log.info("training %s at %s px (%s) on %s", cfg.arch, cfg.img_size, params.geometry, device)
     result = fit(
         model,
         train_set,
@@ -124,7 +146,7 @@ def run(
         distributed.barrier()
         return {}
     loader = make_loader(test_set, cfg.batch_size, 0, device)
-    logits, _ = predict_logits(model, loader, device)
+    logits, _ = predict_logits(model, loader, device, cfg.precision, cfg.channels_last)
     predictions = prediction_frame(parts["test"], torch.softmax(logits, dim=1).numpy(), class_names)
     write_csv(predictions_csv, predictions)
     test_acc = float((predictions["actual"] == predictions["predicted"]).mean())
@@ -138,7 +160,7 @@ def run(
         "data_config": data_config,
         "harmonize_spec": paths.BUNDLE_SPEC_FILE,
         "training": {
-            **params.finetune.model_dump(exclude={"workers"}),
+            **_training_record(params),
             "seed": params.base.seed,
             **result.summary(),
             "device": str(device),
