@@ -8,8 +8,8 @@ Prints, measured in one run on this machine:
   * the peak resident memory of each run's whole process tree (parent + workers, sampled from /proc every
     0.1 s), for N/4 and N images: streaming keeps it flat in N;
   * the marginal cost per image, T(N) - T(N/4) over the extra images (pool start-up cancels out), in
-    core-seconds, and the hours 100k images would take on 1, 2, 8, 16 and 32 cores, assuming the parallel
-    efficiency measured with 2 workers holds (optimistic once storage becomes the limit);
+    core-seconds, and the hours 100k images would take on 1, 2, 8, 16 and 32 cores with linear scaling and
+    with the parallel efficiency measured with 2 workers (linear is optimistic once storage is the limit);
   * `dvc status` on a 10k-file tracked folder (warm: hashes known; cold: DVC's hash state removed, files
     still in the page cache) extrapolated linearly to 100k files, and `dvc checkout` of that folder per cache
     link type (hardlink, symlink, copy), with whether this filesystem supports reflinks.
@@ -203,15 +203,20 @@ def report_stage(name: str, full: dict[int, dict], quarter: dict[int, dict]) -> 
               f"{marginal[1] / marginal[w]:9.2f} {marginal[w] * min(w, cores):11.3f} "
               f"{quarter[w]['peak_rss_mib']:11.0f} -> {r['peak_rss_mib']:6.0f}")  # fmt: skip
     efficiency = min(1.0, marginal[1] / marginal[2] / 2)
-    hours = {c: TARGET_IMAGES * marginal[1] / (c * (efficiency if c > 1 else 1.0)) / 3600 for c in CORES}
-    print(f"  {TARGET_IMAGES:,} images, assuming the 2-worker efficiency {efficiency:.2f} holds: "
-          + ", ".join(f"{c} cores {h:.1f} h" for c, h in hours.items()))  # fmt: skip
+    ideal = {c: TARGET_IMAGES * marginal[1] / c / 3600 for c in CORES}
+    hours = {c: ideal[c] / (efficiency if c > 1 else 1.0) for c in CORES}
+    print(f"  hours for {TARGET_IMAGES:,} images  " + "".join(f"{c:>4} cores" for c in CORES))
+    print(f"    {'linear scaling':<26}" + "".join(f"{h:10.1f}" for h in ideal.values()))
+    print(
+        f"    {f'2-worker efficiency {efficiency:.2f}':<26}" + "".join(f"{h:10.1f}" for h in hours.values())
+    )
     return {
         "full": full,
         "quarter": quarter,
         "marginal_s": marginal,
         "efficiency_2": efficiency,
         "hours": hours,
+        "hours_linear": ideal,
     }
 
 
