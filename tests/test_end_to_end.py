@@ -340,7 +340,10 @@ def _wait_for_queue(repo: Path, names: list[str], timeout_s: float = 300) -> Non
 
 def test_queued_probe_sweep_runs_in_the_background(demo_repo: Path, first_repro: str) -> None:
     """`dvc exp run --queue` + `dvc queue start`: each queued run reruns only the probes and evaluate."""
-    _commit(demo_repo, "before the queued sweep")  # queued runs start from a commit with a matching lock
+    # queued runs start from the last commit (plus their -S changes): commit the current lock and params
+    _run(demo_repo, "git", "add", "-A")
+    git_user = ("-c", "user.email=e2e@localhost", "-c", "user.name=e2e")
+    _run(demo_repo, "git", *git_user, "commit", "--allow-empty", "-qm", "before the queued sweep")
     names = ["probe-lr-a", "probe-lr-b"]
     for name, lr in zip(names, (0.003, 0.0003), strict=True):
         _run(demo_repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", f"probe.lr={lr}")
