@@ -2,9 +2,11 @@
 
 A cut-down demo (fewer exams and epochs, set through params.yaml exactly as a user would) runs every stage,
 then: a second repro runs nothing; a finetune param reruns exactly finetune and evaluate; a text param reruns
-from that text stage on; `dvc exp run -S` behaves the same; `dvc metrics show/diff` fit a 200-column
-terminal; `dvc plots show` and `dvc plots diff` pages render every plot in a browser with the network off;
-no PHI of the cohort's truth appears in any output; and on a labels dataset `dvc repro` never runs the cohort.
+from that text stage on; `dvc exp run -S` behaves the same; two probe learning rates queued with
+`dvc exp run --queue` and run by `dvc queue start` rerun only the probes and evaluate and both show in
+`dvc exp show`; `dvc metrics show/diff` fit a 200-column terminal; `dvc plots show` and `dvc plots diff` pages
+render every plot in a browser with the network off; no PHI of the cohort's truth appears in any output; and
+on a labels dataset `dvc repro` never runs the cohort.
 
 Screenshots of the offline pages go to $BREAST_DENSITY_SCREENSHOTS when set (the README's come from there).
 """
@@ -17,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -311,6 +314,58 @@ def test_code_edits_mark_exactly_the_stages_that_run_the_file(demo_repo: Path, f
 def test_a_workers_param_reruns_only_its_stage(demo_repo: Path, first_repro: str) -> None:
     out = _run(demo_repo, "dvc", "exp", "run", "-S", "harmonize.workers=1")
     assert _ran(out) == {"harmonize"}
+
+
+def _experiments(shown: list[dict]) -> dict[str, dict]:
+    """name -> data (params, metrics) of every experiment in `dvc exp show --json` output."""
+    found = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp["revs"]:
+                found[rev["name"] or exp["name"]] = rev["data"]
+    return found
+
+
+def _wait_for_queue(repo: Path, names: list[str], timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = _run(repo, "dvc", "queue", "status")
+        rows = [line.split() for line in status.splitlines() if any(n in line.split() for n in names)]
+        if len(rows) == len(names) and not any({"Queued", "Running"} & set(row) for row in rows):
+            assert all("Success" in row for row in rows), status
+            return
+        time.sleep(3)
+    raise AssertionError(f"queued experiments unfinished after {timeout_s} s:\n{status}")
+
+
+def test_queued_probe_sweep_runs_in_the_background(demo_repo: Path, first_repro: str) -> None:
+    """`dvc exp run --queue` + `dvc queue start`: each queued run reruns only the probes and evaluate."""
+    # queued runs start from the last commit (plus their -S changes): commit the current lock and params
+    _run(demo_repo, "git", "add", "-A")
+    git_user = ("-c", "user.email=e2e@localhost", "-c", "user.name=e2e")
+    _run(demo_repo, "git", *git_user, "commit", "--allow-empty", "-qm", "before the queued sweep")
+    names = ["probe-lr-a", "probe-lr-b"]
+    for name, lr in zip(names, (0.003, 0.0003), strict=True):
+        _run(demo_repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", f"probe.lr={lr}")
+    # workers inherit this environment (offline flags, PYTHONPATH), as CUDA_VISIBLE_DEVICES would be
+    _run(demo_repo, "dvc", "queue", "start", "-j", "1")
+    try:
+        _wait_for_queue(demo_repo, names)
+    finally:
+        _run(demo_repo, "dvc", "queue", "stop")
+    for name in names:
+        log = _run(demo_repo, "dvc", "queue", "logs", name)
+        assert _ran(log) == {"probe@base", "probe@adapted", "evaluate"}, log[-3000:]
+    shown = _experiments(json.loads(_run(demo_repo, "dvc", "exp", "show", "--json")))
+    lrs = {}
+    for name in names:
+        assert name in shown, f"{name} missing from dvc exp show: {sorted(shown)}"
+        data = shown[name]
+        lrs[name] = data["params"]["params.yaml"]["data"]["probe"]["lr"]
+        for arm in ("probe", "adapted_probe"):
+            accuracy = data["metrics"][f"metrics/arms/{arm}.json"]["data"]["accuracy"]
+            assert 0.0 <= accuracy <= 1.0
+    assert lrs == {"probe-lr-a": 0.003, "probe-lr-b": 0.0003}
 
 
 def _cdn_page(repo: Path) -> Path:
