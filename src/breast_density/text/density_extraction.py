@@ -48,6 +48,17 @@ _CODE_TO_LETTER = {"1": "A", "2": "B", "3": "C", "4": "D", "i": "A", "ii": "B", 
                    "one": "A", "two": "B", "three": "C", "four": "D"}  # fmt: skip
 # A scale value written as a digit, a roman numeral or a number word (Spanish and English).
 CODE_NUMBER = r"(?:[1-4](?![.,]\d)|iv|iii|ii|i|uno|dos|tres|cuatro|one|two|three|four)"
+
+# Words of a statement may be joined by spaces, line breaks or hyphens ("fat-replaced", "ACR-d").
+WORD_JOIN = r"[\s\-]+"
+
+
+def code_end(words: str) -> str:
+    """Lookahead that a density code ends its phrase: end of text, punctuation, or one of `words` (the
+    language's own connectives and nouns), so "density a few mm" or "type 2 diabetes" is no code."""
+    return r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”«»]" + "|(?:" + words + r")\b))"
+
+
 _LETTERS = "ABCD"
 
 # Words allowed between a negation cue and the mention it negates ("not considered extremely dense").

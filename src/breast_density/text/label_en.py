@@ -5,22 +5,23 @@ from __future__ import annotations
 from breast_density.text.density_extraction import (
     CODE_NUMBER,
     DEFAULT_OPTIONS,
+    WORD_JOIN,
     Extraction,
     Language,
     Options,
     Rule,
+    code_end,
     extract,
     fuzzy,
 )
 
-_S = r"[\s\-]+"  # words may be joined by spaces, line breaks or hyphens ("fat-replaced", "ACR-d")
+_S = WORD_JOIN
 
 # A code must end the phrase: "density a few mm" and "type 2 diabetes" are not density codes.
-_AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”«»]"
-    r"|(?:and|or|with|which|that|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)|(?:of|out\s+of)\s+(?:4|four)"
+_AFTER = code_end(
+    r"and|or|with|which|that|breasts?|pattern|parenchyma|tissue|densit(?:y|ies)|(?:of|out\s+of)\s+(?:4|four)"
     r"|composition|according|bilateral(?:ly)?|in\s+both|on\s+both|acr|bi-?rads|category|type"
-    r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition)))\b))"
+    r"|of\s+(?:the\s+)?(?:acr|bi-?rads|(?:breast\s+|mammary\s+)?(?:density|composition))"
 )
 _KEY = r"(?:acr|bi[\s-]?rads®?|densit(?:y|ies)|dens\.|composition|type|category|cat\.|pattern|class)"
 _FILL = (

@@ -8,22 +8,23 @@ from __future__ import annotations
 from breast_density.text.density_extraction import (
     CODE_NUMBER,
     DEFAULT_OPTIONS,
+    WORD_JOIN,
     Extraction,
     Language,
     Options,
     Rule,
+    code_end,
     extract,
     fuzzy,
 )
 
-_S = r"[\s\-]+"
+_S = WORD_JOIN
 
 # A code must end the phrase: "densidad a nivel del..." is not density A ('a' is also a preposition).
-_AFTER = (
-    r"(?=[ \t]*(?:\Z|[\n\r.,;:?!)\]/(\-–'\"‘’“”«»]"
-    r"|(?:y|o|con|que|lo|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?|de\s+(?:4|cuatro)"
+_AFTER = code_end(
+    r"y|o|con|que|lo|mamas?|patr[oó]n|par[eé]nquima|tejido|densidad(?:es)?|de\s+(?:4|cuatro)"
     r"|composici[oó]n|seg[uú]n|bilateral(?:es|mente)?|en\s+ambas|acr|bi-?rads|categor[ií]a|tipo"
-    r"|de\s+(?:la\s+)?(?:densidad|escala|clasificaci[oó]n|acr|bi-?rads)|del\s+(?:acr|bi-?rads))\b))"
+    r"|de\s+(?:la\s+)?(?:densidad|escala|clasificaci[oó]n|acr|bi-?rads)|del\s+(?:acr|bi-?rads)"
 )
 _KEY = (
     r"(?:acr|bi[\s-]?rads®?|densidad(?:es)?|dens\.|composici[oó]n|tipo|categor[ií]a|cat\.|patr[oó]n|clase|grado"
