@@ -124,3 +124,30 @@ def test_weight_average_moves_a_fraction_of_the_way_and_copies_buffers():
     adapt_module.update_average(average, live, decay=0.9)  # average starts at weight 1
     torch.testing.assert_close(average.weight, torch.full((2,), 1.2))
     torch.testing.assert_close(average.running_mean, torch.full((2,), 5.0))
+
+
+def test_adapt_seed_reorders_training_but_keeps_the_start_weights_and_split(tmp_path, monkeypatch):
+    assert adapt.adapt_settings(parse_params({"base": {"seed": 5}})).seed == 5  # null: the base seed
+    assert adapt.adapt_settings(parse_params({"base": {"seed": 5}, "adapt": {"seed": 9}})).seed == 9
+    split_csv, reports_csv = _inputs(tmp_path)
+    starts, orders = {}, {}
+    real_adapt, real_sampler = adapt.adapt_clip, adapt_module.EpochSampler
+
+    def record_start(bundle, train, *args, **kwargs):
+        starts[seed] = [p.detach().clone() for p in bundle.model.parameters()]
+        return real_adapt(bundle, train, *args, **kwargs)
+
+    def record_order(size, order_seed):
+        sampler = real_sampler(size, order_seed)
+        sampler.set_epoch(1)
+        orders[seed] = list(sampler)
+        return sampler
+
+    monkeypatch.setattr(adapt, "adapt_clip", record_start)
+    monkeypatch.setattr(adapt_module, "EpochSampler", record_order)
+    for seed in (None, 9):
+        params = parse_params({"adapt": {**TINY["adapt"], "max_epochs": 1, "seed": seed}})
+        _run(tmp_path, params, split_csv, reports_csv, name=f"s{seed}")
+    assert orders[None] != orders[9]
+    for before, after in zip(starts[None], starts[9], strict=True):
+        torch.testing.assert_close(before, after)

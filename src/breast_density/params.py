@@ -241,6 +241,7 @@ class AdaptParams(_Section):
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
     nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
+    seed: int | None = None  # order of the training pairs; None = base.seed (the start weights never change)
 
 
 class ZeroshotParams(_Section):

@@ -60,6 +60,16 @@ def adaptation_pairs(
     return {p: rows[rows["partition"] == p].reset_index(drop=True) for p in (TRAIN, VAL)}
 
 
+def adapt_settings(params: Params) -> AdaptSettings:
+    """The training settings of params' `adapt` section; `adapt.seed` orders the pairs (null: base.seed)."""
+    cfg = params.adapt
+    return AdaptSettings(
+        **cfg.model_dump(exclude={"drop_density_sentence", "image_size", "nproc", "seed"}),
+        seed=params.base.seed if cfg.seed is None else cfg.seed,
+        geometry=params.geometry,
+    )
+
+
 def run(
     params: Params,
     split_csv: Path,
@@ -100,11 +110,7 @@ def run(
     bundle = load_clip(embed.model, pretrained=embed.pretrained, revision=embed.revision, device=device_)
     if cfg.image_size is not None:
         bundle = with_image_size(bundle, cfg.image_size)
-    settings = AdaptSettings(
-        **cfg.model_dump(exclude={"drop_density_sentence", "image_size", "nproc"}),
-        seed=params.base.seed,
-        geometry=params.geometry,
-    )
+    settings = adapt_settings(params)
     # The class prompts without zeroshot.templates: editing a template must not rerun adaptation.
     prompts = class_prompts(params.classes, [])
     used = pd.concat([pairs[TRAIN], pairs[VAL]])
