@@ -150,6 +150,10 @@ def test_layout_and_truth_columns_follow_the_contract(
             / f"{row.laterality}_{row.view}.dcm"
         )
         assert Path(row.path) == expected and expected.is_file()
+        # one flat folder of masks: DVC hashes a folder per exam far slower than their files
+        assert row.mask == f"masks/{row.exam_id}_{row.laterality}_{row.view}.png"
+    truth_dirs = [p for p in (cohort / "cohort-truth").rglob("*") if p.is_dir()]
+    assert truth_dirs == [cohort / "cohort-truth/masks"]
     assert reports["patient_id"].duplicated().any(), "no patient with a repeat exam"
     assert not list(cohort.glob(".*partial")), "staging folders left behind"
 
