@@ -42,6 +42,7 @@ from pydicom.uid import generate_uid
 
 from bench_harmonize import _config
 from bench_ingest import full_resolution_cohort
+from breast_density.cohort.generate import dicom_relpath
 from breast_density.imaging.batch import ImageTask, harmonize_files
 from breast_density.io import write_csv
 from breast_density.params import Params
@@ -59,20 +60,19 @@ def cloned_cohort(scratch: Path, images: int, unique_exams: int) -> Path:
         return out
     source = full_resolution_cohort(scratch, unique_exams)
     reports = pd.read_csv(source / "reports.csv", dtype=str, keep_default_na=False)
-    exams = {p.name: sorted(p.glob("*.dcm")) for p in (source / "dicom").glob("*/*") if p.is_dir()}
+    views = [(lat, view) for lat in ("L", "R") for view in ("CC", "MLO")]
     rows, n, copy = [], 0, 0
+    (out / "dicom").mkdir(parents=True, exist_ok=True)
     while n < images:
         for r in reports.itertuples(index=False):
             exam, patient = f"{r.exam_id}C{copy:03d}", f"{r.patient_id}C{copy:03d}"
-            folder = out / "dicom" / patient / exam
-            folder.mkdir(parents=True, exist_ok=True)
             study = generate_uid()
-            for path in exams[r.exam_id]:
-                ds = pydicom.dcmread(path)
+            for lat, view in views:  # the cohort's flat layout, linked by AccessionNumber
+                ds = pydicom.dcmread(source / dicom_relpath(r.exam_id, lat, view))
                 ds.PatientID, ds.AccessionNumber, ds.StudyID = patient, exam, exam[-6:]
                 ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
                 ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-                ds.save_as(folder / path.name, enforce_file_format=True)
+                ds.save_as(out / dicom_relpath(exam, lat, view), enforce_file_format=True)
                 n += 1
             rows.append({"exam_id": exam, "patient_id": patient, "report": r.report})
             if n >= images:
@@ -88,11 +88,10 @@ def subset(root: Path, exams: int) -> Path:
     if (out / "reports.csv").is_file():
         return out
     reports = pd.read_csv(root / "reports.csv", dtype=str, keep_default_na=False).head(exams)
+    (out / "dicom").mkdir(parents=True, exist_ok=True)
     for r in reports.itertuples(index=False):
-        folder = out / "dicom" / r.patient_id / r.exam_id
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in (root / "dicom" / r.patient_id / r.exam_id).glob("*.dcm"):
-            os.link(path, folder / path.name)
+        for path in (root / "dicom").glob(f"{r.exam_id}_*.dcm"):
+            os.link(path, out / "dicom" / path.name)
     write_csv(out / "reports.csv", reports)
     return out
 

@@ -106,7 +106,8 @@ REPORT = (
 
 
 def make_exam(root: Path, exam_id: str, patient_id: str, patient_name: str, **kwargs) -> list[Path]:
-    """Four views of one exam in the cohort's folder layout dicom/<patient>/<exam>/<lat>_<view>.dcm."""
+    """Four views of one exam nested as many exports are, dicom/<patient>/<exam>/<lat>_<view>.dcm (the
+    embedded cohort is flat; ingest reads both)."""
     return [
         make_dicom(
             root / "dicom" / patient_id / exam_id / f"{lat}_{view}.dcm",

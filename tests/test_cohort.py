@@ -140,16 +140,18 @@ def test_layout_and_truth_columns_follow_the_contract(
     assert list(errors.columns) == ["exam_id", "word_index", "original", "corrupted", "kind"]
     assert reports["exam_id"].tolist() == exams["exam_id"].tolist()
     assert (images.groupby("exam_id").size() == 4).all()
-    patient_of = dict(zip(reports["exam_id"], reports["patient_id"], strict=True))
     for row in images.itertuples():
-        expected = (
-            cohort
-            / "cohort/dicom"
-            / patient_of[row.exam_id]
-            / row.exam_id
-            / f"{row.laterality}_{row.view}.dcm"
-        )
+        # one flat folder each for images and masks: DVC hashes a folder per exam far slower than their files
+        expected = cohort / f"cohort/dicom/{row.exam_id}_{row.laterality}_{row.view}.dcm"
         assert Path(row.path) == expected and expected.is_file()
+        assert row.mask == f"masks/{row.exam_id}_{row.laterality}_{row.view}.png"
+    # the report's exam id is the images' AccessionNumber, the link ingest follows in a flat folder
+    assert {pydicom.dcmread(p, stop_before_pixels=True).AccessionNumber for p in images["path"]} == set(
+        reports["exam_id"]
+    )
+    for part in ("cohort", "cohort-truth"):
+        folders = [p.relative_to(cohort / part).as_posix() for p in (cohort / part).rglob("*") if p.is_dir()]
+        assert folders == (["dicom"] if part == "cohort" else ["masks"]), part
     assert reports["patient_id"].duplicated().any(), "no patient with a repeat exam"
     assert not list(cohort.glob(".*partial")), "staging folders left behind"
 

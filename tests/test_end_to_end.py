@@ -379,7 +379,7 @@ def _cdn_page(repo: Path) -> Path:
 def test_on_a_labels_dataset_repro_never_runs_the_cohort(demo_repo: Path, first_repro: str) -> None:
     """One's own data (the demo's images with a labels.csv): the cohort stage must not run, not even once."""
     own = demo_repo / "data/own"
-    shutil.copytree(demo_repo / "data/raw/cohort/dicom", own / "dicom")
+    shutil.copytree(demo_repo / "data/raw/cohort/dicom", own / "dicom")  # flat; AccessionNumber = exam id
     truth = pd.read_csv(demo_repo / "data/raw/cohort-truth/exams.csv", dtype=str)
     truth[["exam_id", "patient_id", "density"]].to_csv(own / "labels.csv", index=False)
     shutil.rmtree(demo_repo / "data/raw/cohort")

@@ -203,7 +203,18 @@ def _uids(seed: int, exam: ExamPlan) -> tuple[str, str, list[str]]:
 
 
 def _accession(exam: ExamPlan) -> str:
-    return f"A{exam.exam_date[2:4]}{700000 + exam.index * 37 % 100000:06d}"
+    """The RIS links a report to its PACS images through the accession number: here the report's exam id."""
+    return exam.exam_id
+
+
+def _study_id(exam: ExamPlan) -> str:
+    return f"{700000 + exam.index * 37 % 100000:06d}"
+
+
+def dicom_relpath(exam_id: str, laterality: str, view: str) -> str:
+    """Where an image lies in the export: one flat folder (DVC hashes a folder per exam far slower than its
+    files); the exam is named in the file name and, for ingest, in the AccessionNumber."""
+    return f"dicom/{exam_id}_{laterality}_{view}.dcm"
 
 
 def render_exam(task: _ExamTask) -> list[dict]:
@@ -219,7 +230,7 @@ def render_exam(task: _ExamTask) -> list[dict]:
         stored, truth, rendered = _render_stored(rng, vendor, task.scale, view, lat, exam, fraction, zoom)
         # Larger breasts compress thicker; the automatic exposure raises the tube voltage with thickness.
         thickness = float(np.clip(35 + 35 * exam.patient.anatomy.size + rng.normal(0, 4), 20, 90))
-        rel = Path("dicom") / exam.patient.patient_id / exam.exam_id / f"{lat}_{view}.dcm"
+        rel = Path(dicom_relpath(exam.exam_id, lat, view))
         header = vendors.DicomHeader(
             patient_id=exam.patient.patient_id,
             patient_name=_dicom_name(exam.patient.phi),
@@ -227,6 +238,7 @@ def render_exam(task: _ExamTask) -> list[dict]:
             study_date=exam.exam_date,
             study_time=exam.exam_time,
             accession=_accession(exam),
+            study_id=_study_id(exam),
             study_uid=study_uid,
             series_uid=series_uid,
             sop_uid=sop_uids[n],

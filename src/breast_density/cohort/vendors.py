@@ -159,7 +159,7 @@ class DicomHeader:
     birth_date: str  # YYYYMMDD
     study_date: str  # YYYYMMDD
     study_time: str  # HHMMSS
-    accession: str
+    accession: str  # the RIS exam id: what links the image to its report
     study_uid: str
     series_uid: str
     sop_uid: str
@@ -170,6 +170,7 @@ class DicomHeader:
     thickness_mm: float  # compressed breast thickness
     force_n: float  # compression force
     kvp: float
+    study_id: str = ""  # the modality's own study number (type 2: may be empty)
 
 
 def make_uid(*parts: object) -> str:
@@ -235,7 +236,7 @@ def write_dicom(
     ds.BurnedInAnnotation = "YES"  # the laterality marker is part of the pixels
     ds.StudyInstanceUID = header.study_uid
     ds.SeriesInstanceUID = header.series_uid
-    ds.StudyID = header.accession[-6:]
+    ds.StudyID = header.study_id
     ds.SeriesNumber = 1
     ds.InstanceNumber = header.instance
 

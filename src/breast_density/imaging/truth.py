@@ -1,9 +1,10 @@
 """True breast masks of the synthetic cohort, and how a computed mask scores against them.
 
-The cohort writes one small label PNG per image (``masks/<exam>/<side>_<view>.png`` in its truth folder, same
-frame as the image): 0 background, 1 breast, 2 implant (counts as breast), 3 artefact (labels, markers, ruler
-and step-wedge strips), 4 pectoral muscle (MLO views; breast unless the muscle is removed). A computed mask
-is scored at its own resolution, the harmonised working size, with the truth area-averaged onto that grid.
+The cohort writes one small label PNG per image (``masks/<exam>_<side>_<view>.png`` in its truth folder, one
+flat folder, which DVC hashes faster than a folder per exam; same frame as the image): 0 background, 1 breast,
+2 implant (counts as breast), 3 artefact (labels, markers, ruler and step-wedge strips), 4 pectoral muscle
+(MLO views; breast unless the muscle is removed). A computed mask is scored at its own resolution, the
+harmonised working size, with the truth area-averaged onto that grid.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MASKS_DIR = "masks"
 
 
 def mask_relpath(exam_id: str, laterality: str, view: str) -> str:
-    return f"{MASKS_DIR}/{exam_id}/{laterality}_{view}.png"
+    return f"{MASKS_DIR}/{exam_id}_{laterality}_{view}.png"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def _iou(truth: np.ndarray, found: np.ndarray) -> float:
 
 def truth_index(truth_dir: str | Path, exam_pseudonym: Callable[[str], str]) -> dict[str, str]:
     """image_id (as ingest names it: <exam pseudonym>_<side>_<view>) -> true mask path, for every image of
-    the truth folder that has one; empty when the folder has no masks."""
+    the truth folder that has one; empty when the folder has no masks.
+
+    The paths come from the `mask` column of the truth's images.csv (relative to the truth folder), so a
+    truth folder written with another mask layout still resolves.
+    """
     truth_dir = Path(truth_dir)
     table = truth_dir / "images.csv"
     if not table.is_file():

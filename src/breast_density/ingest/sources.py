@@ -4,7 +4,9 @@
 
     <root>/reports.csv   exam_id, patient_id, report       one Spanish report per exam
     <root>/**/*.dcm      DICOMs at any depth; an image belongs to the exam whose id equals its folder name,
-                         AccessionNumber, StudyID or StudyInstanceUID (first match)
+                         AccessionNumber, StudyID or StudyInstanceUID (first match): nested per patient and
+                         exam, or flat like the embedded cohort (dicom/<exam>_<side>_<view>.dcm, linked by
+                         its AccessionNumber)
     <root>/images.csv    optional instead of scanning: image_id, exam_id, laterality, view, path
                          (+ patient_id, vendor); path relative to <root>; DICOM, PNG, JPEG, TIFF or PGM
 
