@@ -47,6 +47,7 @@ def _cohort(n_exams: int = 300, prior=(0.12, 0.21, 0.46, 0.21), seed: int = 0):
                     "view": view,
                     "vendor": "v1",
                     "path": f"x/{exam}-{lat}{view}.png",
+                    "md5": f"{len(images):032x}",
                 }
             )
     return pd.DataFrame(images), pd.DataFrame(labels)
@@ -207,3 +208,14 @@ def test_three_holdout_splits_on_a_160_exam_cohort_and_the_repeat_helpers(tmp_pa
 def test_kfold_needs_two_folds():
     with pytest.raises(ParamsError, match=r"kfold needs split\.repeats >= 2"):
         parse_params({"split": {"method": "kfold", "repeats": 1}})
+
+
+def test_balance_names_an_index_without_image_hashes(tmp_path):
+    images, labels = _cohort(n_exams=40)
+    images.drop(columns="md5").to_csv(tmp_path / "index.csv", index=False)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ValueError, match=r"index.csv: missing column\(s\) \['md5'\] \(rerun the harmonize"):
+        balance_stage.run(
+            parse_params({}), tmp_path / "index.csv", tmp_path / "labels.csv", tmp_path / "q.csv",
+            tmp_path / "balance", tmp_path / "b.json",
+        )  # fmt: skip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -186,9 +188,11 @@ def test_stage_harmonizes_quarantines_and_reports(tmp_path, workers):
     assert list(index.columns) == stage.INDEX_COLUMNS and len(index) == 8
     quarantine = read_csv(out_dir / "quarantine.csv")
     assert quarantine["exam_id"].tolist() == ["ebad"] and "DICOM" in quarantine["reason"].iloc[0]
-    for path in index["path"]:
+    for path, md5 in zip(index["path"], index["md5"], strict=True):
         png = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         assert png.dtype == np.uint8 and max(png.shape) == 64
+        # the training stages depend on these hashes (via split.csv) instead of on the image folder
+        assert md5 == hashlib.md5(Path(path).read_bytes()).hexdigest()
     assert metrics == read_json(tmp_path / "m.json")
     assert metrics["quarantined"] == 1 and metrics["flipped"] == 4
     assert metrics["disagreement_reduction"] >= 0.5

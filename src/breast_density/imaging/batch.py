@@ -4,6 +4,7 @@ returns only small histograms, so memory stays flat in the number of images.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import resource
@@ -55,6 +56,7 @@ class ImageResult:
     task: ImageTask
     error: str | None = None  # reason for quarantine
     out_path: str | None = None
+    md5: str | None = None  # of the PNG bytes written (index.csv): the content the training stages depend on
     raw_hist: np.ndarray | None = None  # breast pixels before matching (unit_histogram grid)
     out_hist: np.ndarray | None = None  # breast pixels after matching
     levels: np.ndarray | None = None  # reference pass only: breast histogram over the uint16 levels
@@ -109,13 +111,15 @@ def harmonize_task(task: ImageTask) -> ImageResult:
     if not ok:
         return ImageResult(task=task, error="PNG encoding failed", seconds=time.perf_counter() - start)
     out_path = config.out_dir / f"{task.image_id}.png"
-    write_bytes(out_path, encoded.tobytes())
+    data = encoded.tobytes()
+    write_bytes(out_path, data)
     prepared = result.prepared
     seg = prepared.segmentation
     return ImageResult(
         task=task,
         peak_rss_mib=_peak_rss_mib(),
         out_path=out_path.as_posix(),
+        md5=hashlib.md5(data).hexdigest(),
         raw_hist=breast_histogram(prepared.image[prepared.mask]),
         out_hist=unit_histogram(output_unit(result.image)),
         flipped=prepared.flipped,

@@ -13,7 +13,9 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-DATASET_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path", "label"]
+# harmonize's index.csv (md5: of each image's PNG, which the training stages depend on via split.csv)
+INDEX_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path", "md5"]
+DATASET_COLUMNS = [*INDEX_COLUMNS, "label"]
 
 
 def run(
@@ -21,6 +23,9 @@ def run(
 ) -> dict:
     classes = params.class_names
     images = read_csv(index_csv)
+    missing = [c for c in INDEX_COLUMNS if c not in images.columns]
+    if missing:
+        raise ValueError(f"{index_csv}: missing column(s) {missing} (rerun the harmonize stage)")
     labels = read_csv(labels_csv)
     quarantined = read_csv(quarantine_csv) if quarantine_csv.is_file() else None
     labelled = attach_labels(images, labels, classes)

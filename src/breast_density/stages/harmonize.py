@@ -30,14 +30,18 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path"]
+# `md5` (of the PNG's bytes) travels into balance's dataset.csv and split.csv: the stages that read the
+# harmonised images depend on split.csv instead of the whole folder, so they rerun exactly when one of *their*
+# images changes, and a no-op `dvc repro` walks the image folder once instead of once per reading stage.
+IMAGE_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path"]  # from ingest
+INDEX_COLUMNS = [*IMAGE_COLUMNS, "md5"]
 QUARANTINE_COLUMNS = ["file", "exam_id", "reason"]
 UNKNOWN_VENDOR = "unknown"
 HARD_EXAMPLES = 3
 
 
 def _tasks(images: pd.DataFrame, truth: dict[str, str]) -> list[ImageTask]:
-    missing = sorted(set(INDEX_COLUMNS) - set(images.columns))
+    missing = sorted(set(IMAGE_COLUMNS) - set(images.columns))
     if missing:
         raise ValueError(f"ingest images.csv lacks columns {missing}")
     duplicated = images["image_id"][images["image_id"].duplicated()]
@@ -100,6 +104,7 @@ def run(
     done = summary.done
     ok = images[images["image_id"].isin(done)].copy()
     ok["path"] = ok["image_id"].map(done)
+    ok["md5"] = ok["image_id"].map(summary.md5)
     write_csv(out_dir / "index.csv", ok[INDEX_COLUMNS])
     exam_of = dict(zip(images["image_id"], images["exam_id"], strict=True))
     quarantine = pd.DataFrame(
