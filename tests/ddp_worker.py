@@ -31,7 +31,7 @@ def main() -> None:
         finetune.run(
             params,
             paths.stage_dir("split") / "split.csv",
-            paths.stage_dir("harmonize"),
+            paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
             paths.model_dir("finetune"),
             paths.stage_dir("finetune") / "predictions.csv",
             paths.live_dir("finetune"),

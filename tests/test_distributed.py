@@ -129,7 +129,7 @@ def _run_stage(root: Path) -> None:
     finetune.run(
         load_params(root / paths.PARAMS),
         root / paths.stage_dir("split") / "split.csv",
-        root / paths.stage_dir("harmonize"),
+        root / paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
         root / paths.model_dir("finetune"),
         root / paths.stage_dir("finetune") / "predictions.csv",
         root / paths.live_dir("finetune"),

@@ -216,7 +216,7 @@ def test_stage_writes_predictions_bundle_and_curves(tmp_path: Path) -> None:
         "live_dir": tmp_path / "dvclive",
         "resume_dir": tmp_path / "models" / "finetune-resume",
     }
-    summary = finetune.run(_stage_params(), split_csv, harmonize_dir, root=tmp_path, **out)
+    summary = finetune.run(_stage_params(), split_csv, harmonize_dir / "spec.json", root=tmp_path, **out)
 
     predictions = pd.read_csv(out["predictions_csv"], dtype={"image_id": str})
     assert list(predictions.columns) == [
@@ -243,7 +243,7 @@ def test_stage_resumes_a_killed_run_and_retires_the_checkpoint(tmp_path: Path) -
     args = (
         _stage_params(),
         tmp_path / "split.csv",
-        tmp_path,
+        tmp_path / "spec.json",
         tmp_path / "m",
         tmp_path / "p.csv",
         None,
@@ -268,8 +268,8 @@ def test_stage_rejects_labels_outside_the_configured_classes(tmp_path: Path) -> 
     frame.to_csv(tmp_path / "split.csv", index=False)
     with pytest.raises(ValueError, match="labels \\['E'\\]"):
         finetune.run(
-            _stage_params(), tmp_path / "split.csv", tmp_path, tmp_path / "m", tmp_path / "p.csv", None,
-            tmp_path / "r", root=tmp_path,
+            _stage_params(), tmp_path / "split.csv", tmp_path / "spec.json", tmp_path / "m",
+            tmp_path / "p.csv", None, tmp_path / "r", root=tmp_path,
         )  # fmt: skip
 
 

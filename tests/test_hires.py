@@ -111,8 +111,8 @@ def _run_stage(tmp_path: Path, **finetune_settings) -> dict[str, Path]:
     )
     params = parse_params({**_stage_params(**finetune_settings).model_dump(), "geometry": "keep_aspect"})
     out = {"model_dir": tmp_path / "m", "predictions_csv": tmp_path / "p.csv"}
-    finetune.run(params, tmp_path / "split.csv", tmp_path, live_dir=None, resume_dir=tmp_path / "r",
-                 root=tmp_path, **out)  # fmt: skip
+    finetune.run(params, tmp_path / "split.csv", tmp_path / "spec.json", live_dir=None,
+                 resume_dir=tmp_path / "r", root=tmp_path, **out)  # fmt: skip
     return out
 
 

@@ -86,7 +86,7 @@ def run_key(params: Params, frame: pd.DataFrame) -> str:
 def run(
     params: Params,
     split_csv: Path,
-    harmonize_dir: Path,
+    spec_file: Path,  # harmonize's spec.json
     model_dir: Path,
     predictions_csv: Path,
     live_dir: Path | None,
@@ -101,7 +101,6 @@ def run(
     seed_everything(params.base.seed)
     frame = _load_split(split_csv, root, class_names)
     # Copied into the model bundle so predict harmonises new images exactly like the training images.
-    spec_file = harmonize_dir / paths.HARMONIZE_SPEC_FILE
     if not spec_file.is_file():
         raise FileNotFoundError(f"{spec_file}: harmonisation spec missing (run the harmonize stage)")
     parts = {p: frame[frame["partition"] == p].reset_index(drop=True) for p in ("train", "val", "test")}
@@ -195,7 +194,7 @@ def _run_all_splits(params: Params) -> None:
     run(
         params,
         split_csv=split_csv,
-        harmonize_dir=paths.stage_dir("harmonize"),
+        spec_file=paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
         model_dir=paths.model_dir("finetune"),
         predictions_csv=predictions_csv,
         live_dir=paths.live_dir("finetune"),
@@ -209,7 +208,7 @@ def _run_all_splits(params: Params) -> None:
             run(
                 params,
                 split_r,
-                paths.stage_dir("harmonize"),
+                paths.stage_dir("harmonize") / paths.HARMONIZE_SPEC_FILE,
                 scratch / "model",
                 extra_csv,
                 None,
