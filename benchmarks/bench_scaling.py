@@ -42,7 +42,7 @@ from pydicom.uid import generate_uid
 
 from bench_harmonize import _config
 from bench_ingest import full_resolution_cohort
-from breast_density.cohort.generate import dicom_relpath
+from breast_density.cohort.generate import VIEWS, dicom_relpath
 from breast_density.imaging.batch import ImageTask, harmonize_files
 from breast_density.io import write_csv
 from breast_density.params import Params
@@ -60,14 +60,13 @@ def cloned_cohort(scratch: Path, images: int, unique_exams: int) -> Path:
         return out
     source = full_resolution_cohort(scratch, unique_exams)
     reports = pd.read_csv(source / "reports.csv", dtype=str, keep_default_na=False)
-    views = [(lat, view) for lat in ("L", "R") for view in ("CC", "MLO")]
     rows, n, copy = [], 0, 0
     (out / "dicom").mkdir(parents=True, exist_ok=True)
     while n < images:
         for r in reports.itertuples(index=False):
             exam, patient = f"{r.exam_id}C{copy:03d}", f"{r.patient_id}C{copy:03d}"
             study = generate_uid()
-            for lat, view in views:  # the cohort's flat layout, linked by AccessionNumber
+            for lat, view in VIEWS:  # the cohort's flat layout, linked by AccessionNumber
                 ds = pydicom.dcmread(source / dicom_relpath(r.exam_id, lat, view))
                 ds.PatientID, ds.AccessionNumber, ds.StudyID = patient, exam, exam[-6:]
                 ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
