@@ -7,6 +7,7 @@ from pathlib import Path
 
 from breast_density import paths
 from breast_density.data.balance import attach_labels, balance_classes, class_counts
+from breast_density.data.image_index import INDEX_COLUMNS
 from breast_density.io import read_csv, reset_dir, write_csv, write_json
 from breast_density.params import Params
 from breast_density.stages import stage_setup
@@ -14,7 +15,6 @@ from breast_density.stages import stage_setup
 log = logging.getLogger(__name__)
 
 # harmonize's index.csv (md5: of each image's PNG, which the training stages depend on via split.csv)
-INDEX_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path", "md5"]
 DATASET_COLUMNS = [*INDEX_COLUMNS, "label"]
 
 

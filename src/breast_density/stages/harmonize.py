@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from breast_density import paths
+from breast_density.data.image_index import IMAGE_COLUMNS, INDEX_COLUMNS
 from breast_density.imaging.batch import HarmonizeConfig, ImageTask, harmonize_files, reference_pass
 from breast_density.imaging.mask import MaskOptions
 from breast_density.imaging.plots import harmonize_examples_figure, mask_examples, vendor_examples
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 # `md5` (of the PNG's bytes) travels into balance's dataset.csv and split.csv: the stages that read the
 # harmonised images depend on split.csv instead of the whole folder, so they rerun exactly when one of *their*
 # images changes, and a no-op `dvc repro` walks the image folder once instead of once per reading stage.
-IMAGE_COLUMNS = ["image_id", "exam_id", "patient_id", "laterality", "view", "vendor", "path"]  # from ingest
-INDEX_COLUMNS = [*IMAGE_COLUMNS, "md5"]
 QUARANTINE_COLUMNS = ["file", "exam_id", "reason"]
 UNKNOWN_VENDOR = "unknown"
 HARD_EXAMPLES = 3
