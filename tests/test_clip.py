@@ -50,7 +50,7 @@ def test_demo_model_is_flagged_untrained_and_preprocesses_grayscale_to_rgb(demo)
     image = demo.preprocess(Image.fromarray(np.full((50, 70), 128, np.uint8)).convert("RGB"))
     assert image.shape == (3, 64, 64)
     tokens = demo.tokenizer(["a mammogram of an extremely dense breast"])
-    assert tokens.shape == (1, 32)
+    assert tokens.shape == (1, 64)
     assert not any(p.requires_grad for p in demo.model.parameters()) and not demo.model.training
 
 

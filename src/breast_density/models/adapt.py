@@ -65,6 +65,7 @@ class AdaptSettings:
     batch_size: int
     max_epochs: int
     patience: int
+    min_epochs: int
     monitor: Literal["val_loss", "val_zeroshot_accuracy"]
     ema_decay: float
     grad_checkpointing: bool
@@ -178,7 +179,7 @@ def validate(
     """
     image_f, text_f = _features(model, loader, device, texts=True)
     first_row = np.unique(exams, return_index=True)[1]
-    scale = model.logit_scale.exp().float().cpu()
+    scale = model.logit_scale.detach().exp().float().cpu()
     logits = scale * image_f @ text_f[torch.as_tensor(first_row)].T
     loss = F.cross_entropy(logits, torch.as_tensor(exams, dtype=torch.long))
     predicted = (image_f @ class_embeddings(model, tokenizer, prompts, device).T).argmax(1).numpy()
@@ -227,7 +228,7 @@ def adapt_clip(
     loss_fn = open_clip.ClipLoss(
         local_loss=world > 1, gather_with_grad=world > 1, rank=distributed.rank(), world_size=world
     )
-    stopper = EarlyStopping(settings.patience)
+    stopper = EarlyStopping(settings.patience, min_epochs=settings.min_epochs)
     sampler, local_batch = distributed.shard(
         EpochSampler(len(train), settings.seed), settings.batch_size, "batch_size"
     )

@@ -67,12 +67,16 @@ _HUB_FILES = ["open_clip_config.json", "config.json", *_WEIGHT_FILES, *_TOKENIZE
 
 # Demo architectures: small enough to embed ~600 images in seconds on 2 CPU cores. The text tower uses
 # open_clip's built-in BPE tokenizer, which needs no download.
+# Image tower: open_clip's ModifiedResNet (a list of `layers` selects it), one block per stage, 16 channels
+# wide: trained from scratch on ~400 pairs, a CNN learns the demo's density texture where a 2-layer ViT at the
+# same cost does not (validation zero-shot accuracy after adapt 0.72 vs 0.52, mean over 4 seeds). Text context
+# 64 tokens: the English findings run to 65 tokens, and one density statement in six ends past token 32.
 DEMO_MODELS: dict[str, dict[str, Any]] = {
     "demo-tiny-clip": {
         "model_cfg": {
             "embed_dim": 64,
-            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
-            "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+            "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 64},
+            "text_cfg": {"context_length": 64, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
         },
         "preprocess_cfg": {},
     },
