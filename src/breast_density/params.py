@@ -238,7 +238,7 @@ class AdaptParams(_Section):
     patience: int = 5  # epochs without improvement of the monitored value before stopping
     min_epochs: int = Field(default=10, ge=0)  # no early stop before this epoch
     monitor: Literal["val_loss", "val_zeroshot_accuracy"] = "val_zeroshot_accuracy"
-    ema_decay: float = Field(default=0.97, ge=0.0, lt=1.0)  # per-step weight averaging; 0 = off
+    ema_decay: float = Field(default=0.0, ge=0.0, lt=1.0)  # per-step weight averaging; 0 = off
     grad_checkpointing: bool = False  # trade compute for memory (large towers on a GPU)
     workers: int = 0  # DataLoader processes
     nproc: int = Field(default=1, ge=1)  # data-parallel processes torchrun starts (1 = a single process)
