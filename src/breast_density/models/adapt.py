@@ -285,7 +285,7 @@ def adapt_clip(
                 "train/loss": loss_sum / seen,
                 "val/loss": val_loss,
                 "val/zeroshot_accuracy": val_acc,
-                "logit_scale": float(ema.logit_scale.exp()),
+                "logit_scale": float(ema.logit_scale.detach().exp()),
             }
             monitored = val_loss if settings.monitor == "val_loss" else -val_acc
             stopper.step(epoch, monitored, ema.state_dict())
