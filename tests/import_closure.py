@@ -1,5 +1,6 @@
 """The project files a stage module executes: its transitive imports inside the package, with every package
-`__init__.py` on the way, and the packaged resource files those modules name. dvc.yaml's code deps must equal
+`__init__.py` on the way that holds code (an empty one executes nothing), and the packaged resource files those
+modules name. dvc.yaml's code deps must equal
 this set, so that editing a file reruns exactly the stages that run it.
 
 `python tests/import_closure.py` rewrites the `src/` deps of every stage in dvc.yaml to this set (the other
@@ -87,6 +88,14 @@ def resource_names(path: Path) -> set[str]:
     }
 
 
+def executes_nothing(path: Path) -> bool:
+    """An empty module (or only a docstring): editing it into something that runs changes the closure, so the
+    check that dvc.yaml lists the closure catches it; until then it is no dependency worth hashing."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    docstring = bool(body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    return len(body) == int(docstring)
+
+
 def closure(module: str) -> set[Path]:
     """Every project file executed by importing `module`, plus the resource files those files name."""
     seen: set[str] = set()
@@ -97,7 +106,7 @@ def closure(module: str) -> set[Path]:
             continue
         seen.add(name)
         todo.extend(direct_imports(module_file(name)) - seen)
-    files = {module_file(n) for n in seen}
+    files = {module_file(n) for n in seen} - {f for f in map(module_file, seen) if executes_nothing(f)}
     resources = {RESOURCES / r for f in files for r in resource_names(f)}
     return files | resources
 

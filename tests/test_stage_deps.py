@@ -47,6 +47,18 @@ def test_closure_follows_lazy_imports_and_package_inits() -> None:
     assert not any("/cohort/" in f for f in files), "ingest must not run the synthetic generator"
 
 
+def test_an_empty_package_init_is_no_dep_but_one_with_code_is(tmp_path) -> None:
+    from import_closure import executes_nothing
+
+    files = {p.relative_to(ROOT).as_posix() for p in closure("breast_density.stages.balance")}
+    assert "src/breast_density/data/balance.py" in files
+    assert "src/breast_density/data/__init__.py" not in files  # empty
+    assert "src/breast_density/stages/__init__.py" in files  # holds stage_setup
+    for text, empty in [("", True), ('"""Docs."""\n', True), ("X = 1\n", False), ('"""Docs."""\nX = 1\n', False)]:
+        (tmp_path / "m.py").write_text(text)
+        assert executes_nothing(tmp_path / "m.py") is empty, text
+
+
 def test_rewrite_restores_a_removed_dep() -> None:
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
     broken = text.replace("\n      - src/breast_density/io.py\n", "\n", 1)  # a whole line, any stage
