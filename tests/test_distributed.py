@@ -208,6 +208,9 @@ def _adapt_project(root: Path, nproc: int) -> Path:
     # A partly locked text tower (frozen parameters stay out of the all-reduce) and activation checkpointing
     # (the forward runs again inside backward): the paper profile's set-up, which must still match.
     params["adapt"].update(lock_text=True, text_unlocked_layers=1, grad_checkpointing=True)
+    # A ViT image tower, as BiomedCLIP's: a BatchNorm tower normalises each process's slice of the batch with
+    # that slice's statistics, so it matches a single process only approximately.
+    params["embed"]["model"] = "demo-tiny-vit-clip"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
 

@@ -80,6 +80,17 @@ DEMO_MODELS: dict[str, dict[str, Any]] = {
         },
         "preprocess_cfg": {},
     },
+    # The same text tower with a 2-layer ViT image tower: no batch statistics (like BiomedCLIP's ViT), so
+    # data-parallel adaptation reproduces the single-process run exactly, and its input size can change
+    # (adapt.image_size). Learns the demo's density less well from scratch than the CNN (see above).
+    "demo-tiny-vit-clip": {
+        "model_cfg": {
+            "embed_dim": 64,
+            "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+            "text_cfg": {"context_length": 64, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+        },
+        "preprocess_cfg": {},
+    },
 }
 
 
