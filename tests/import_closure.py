@@ -1,7 +1,7 @@
 """The project files a stage module executes: its transitive imports inside the package, with every package
-`__init__.py` on the way that holds code (an empty one executes nothing), and the packaged resource files those
-modules name. dvc.yaml's code deps must equal
-this set, so that editing a file reruns exactly the stages that run it.
+`__init__.py` on the way that holds code (an empty one executes nothing), and the packaged resource files
+those modules name. dvc.yaml's code deps must equal this set, so that editing a file reruns exactly the
+stages that run it.
 
 `python tests/import_closure.py` rewrites the `src/` deps of every stage in dvc.yaml to this set (the other
 deps and the file's layout stay as they are); `--check` only reports the stages that disagree.
@@ -106,7 +106,7 @@ def closure(module: str) -> set[Path]:
             continue
         seen.add(name)
         todo.extend(direct_imports(module_file(name)) - seen)
-    files = {module_file(n) for n in seen} - {f for f in map(module_file, seen) if executes_nothing(f)}
+    files = {f for f in map(module_file, seen) if not executes_nothing(f)}
     resources = {RESOURCES / r for f in files for r in resource_names(f)}
     return files | resources
 

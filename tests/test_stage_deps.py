@@ -54,7 +54,8 @@ def test_an_empty_package_init_is_no_dep_but_one_with_code_is(tmp_path) -> None:
     assert "src/breast_density/data/balance.py" in files
     assert "src/breast_density/data/__init__.py" not in files  # empty
     assert "src/breast_density/stages/__init__.py" in files  # holds stage_setup
-    for text, empty in [("", True), ('"""Docs."""\n', True), ("X = 1\n", False), ('"""Docs."""\nX = 1\n', False)]:
+    cases = [("", True), ('"""Docs."""\n', True), ("X = 1\n", False), ('"""Docs."""\nX = 1\n', False)]
+    for text, empty in cases:
         (tmp_path / "m.py").write_text(text)
         assert executes_nothing(tmp_path / "m.py") is empty, text
 
