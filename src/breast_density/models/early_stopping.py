@@ -21,7 +21,6 @@ class EarlyStopping:
         self.patience = patience
         self.min_delta = min_delta
         self.min_epochs = min_epochs
-        self.last_epoch = 0
         self.best_loss = math.inf
         self.best_epoch = -1
         self.bad_epochs = 0
@@ -31,7 +30,6 @@ class EarlyStopping:
         """Record one epoch; return True when this epoch is the new best."""
         if not math.isfinite(val_loss):
             raise FloatingPointError(f"validation loss is {val_loss} at epoch {epoch}: training diverged")
-        self.last_epoch = epoch
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss = val_loss
             self.best_epoch = epoch
@@ -43,14 +41,14 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.bad_epochs >= self.patience and self.last_epoch >= self.min_epochs
+        # Epochs are stepped one after another, so the last one is the best plus those since it.
+        return self.bad_epochs >= self.patience and self.best_epoch + self.bad_epochs >= self.min_epochs
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "patience": self.patience,
             "min_delta": self.min_delta,
             "min_epochs": self.min_epochs,
-            "last_epoch": self.last_epoch,
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
@@ -58,8 +56,6 @@ class EarlyStopping:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in (
-            "patience", "min_delta", "min_epochs", "last_epoch", "best_loss", "best_epoch", "bad_epochs",
-            "best_state",
-        ):  # fmt: skip
+        keys = ("patience", "min_delta", "min_epochs", "best_loss", "best_epoch", "bad_epochs", "best_state")
+        for key in keys:
             setattr(self, key, state[key])
