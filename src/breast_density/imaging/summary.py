@@ -26,8 +26,7 @@ class HarmonizeSummary:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     quarantined: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     quarantine_rows: list[dict] = field(default_factory=list)
-    done: dict[str, str] = field(default_factory=dict)  # image_id -> harmonised PNG
-    md5: dict[str, str] = field(default_factory=dict)  # image_id -> md5 of that PNG's bytes
+    done: dict[str, tuple[str, str]] = field(default_factory=dict)  # image_id -> (harmonised PNG, md5 of it)
     iou: dict[str, list[tuple[float, ImageTask]]] = field(default_factory=lambda: defaultdict(list))
     pectoral_iou: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     artefact_pixels: int = 0
@@ -46,8 +45,7 @@ class HarmonizeSummary:
             self.mask_quarantined += r.error.startswith(MASK_REASON)
             self.quarantine_rows.append({"file": r.task.path, "image_id": r.task.image_id, "reason": r.error})
             return
-        self.done[r.task.image_id] = r.out_path
-        self.md5[r.task.image_id] = r.md5
+        self.done[r.task.image_id] = (r.out_path, r.md5)
         self.raw[vendor] += r.raw_hist
         self.out[vendor] += r.out_hist
         self.counts[vendor] += 1

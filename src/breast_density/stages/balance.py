@@ -14,7 +14,6 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-# harmonize's index.csv (md5: of each image's PNG, which the training stages depend on via split.csv)
 DATASET_COLUMNS = [*INDEX_COLUMNS, "label"]
 
 

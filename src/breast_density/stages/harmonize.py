@@ -31,9 +31,6 @@ from breast_density.stages import stage_setup
 
 log = logging.getLogger(__name__)
 
-# `md5` (of the PNG's bytes) travels into balance's dataset.csv and split.csv: the stages that read the
-# harmonised images depend on split.csv instead of the whole folder, so they rerun exactly when one of *their*
-# images changes, and a no-op `dvc repro` walks the image folder once instead of once per reading stage.
 QUARANTINE_COLUMNS = ["file", "exam_id", "reason"]
 UNKNOWN_VENDOR = "unknown"
 HARD_EXAMPLES = 3
@@ -100,10 +97,9 @@ def run(
         summary.peak_rss_mib,
     )
 
-    done = summary.done
-    ok = images[images["image_id"].isin(done)].copy()
-    ok["path"] = ok["image_id"].map(done)
-    ok["md5"] = ok["image_id"].map(summary.md5)
+    ok = images[images["image_id"].isin(summary.done)].copy()
+    ok["path"] = [summary.done[i][0] for i in ok["image_id"]]
+    ok["md5"] = [summary.done[i][1] for i in ok["image_id"]]
     write_csv(out_dir / "index.csv", ok[INDEX_COLUMNS])
     exam_of = dict(zip(images["image_id"], images["exam_id"], strict=True))
     quarantine = pd.DataFrame(
@@ -127,7 +123,7 @@ def run(
         metrics["disagreement_reduction"],
         metrics.get("mask_iou", "not measured (no truth)"),
     )
-    harmonised = [t for t in tasks if t.image_id in done]
+    harmonised = [t for t in tasks if t.image_id in summary.done]
     hard_vendor, hard_tasks = summary.hardest(HARD_EXAMPLES)
     scores = {t.image_id: s for v in summary.iou.values() for s, t in v}
     note = (
